@@ -1,0 +1,43 @@
+# rooflax — the two front-door commands are `make sweep` and `make test`.
+# Each builds .venv from nothing when it is absent (Python 3.11 is what the machines have).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: venv test test-fast lint sweep bench browser clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian's chromium for the browser tests (never a downloaded browser).
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "installing Debian chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "WARNING: could not install chromium; browser tests will be skipped"; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check core sweeps results tests benchmarks
+
+test: $(STAMP) browser lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -x -m "not slow" -p no:cacheprovider
+
+sweep: $(STAMP)
+	$(BIN)/rooflax sweep configs/default.yaml --overwrite
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) out build dist *.egg-info

@@ -1,0 +1,142 @@
+"""Sensitivities of the optimum: partial derivatives and elasticities, by JAX autodiff.
+
+The canonical knobs (SPEC "Sensitivity") are leaves of the three pytrees; each
+output (B*, cost/latency/throughput at B*) is differentiated through the same
+closed forms that compute it. Because every output element depends on exactly
+one element of each (broadcast) leaf, one forward-mode JVP with a tangent of
+ones on a knob gives the elementwise partial ∂y/∂x over the whole grid.
+
+Where a derivative does not exist the partial is NaN and ``reason`` says why
+(codes in :data:`REASONS`): an infeasible point, or a tie between two binding
+constraints (a kink of B*). Elasticities ∂ln y/∂ln x are also NaN where the knob
+is 0 or infinite (e.g. ``slo = inf``: no target).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from . import optimum as opt
+from .specs import Hardware, Model, Workload
+
+#: knob name → (which pytree, field). ∂/∂bw holds c_over_bw fixed; ∂/∂sparsity holds n_total fixed.
+KNOBS: dict[str, tuple[str, str]] = {
+    "bw": ("hardware", "bw"),
+    "c_over_bw": ("hardware", "c_over_bw"),
+    "capacity": ("hardware", "capacity"),
+    "price": ("hardware", "price"),
+    "chips": ("hardware", "chips"),
+    "n_total": ("model", "n_total"),
+    "sparsity": ("model", "sparsity"),
+    "kv_bytes_per_token": ("model", "kv_bytes_per_token"),
+    "bytes_per_weight": ("model", "bytes_per_weight"),
+    "context": ("workload", "context"),
+    "batch": ("workload", "batch"),
+    "slo": ("workload", "slo"),
+}
+
+#: The outputs whose sensitivities are reported, each a function of (hw, model, wl).
+OUTPUTS: dict[str, Callable[[Hardware, Model, Workload], jax.Array]] = {
+    "b_star": opt.b_star,
+    "cost_at_b_star": opt.cost_at_b_star,
+    "latency_at_b_star": opt.latency_at_b_star,
+    "throughput_at_b_star": opt.throughput_at_b_star,
+}
+
+#: Reason codes of :func:`sensitivities`.
+REASONS = ("ok", "infeasible: no feasible batch", "tie between binding constraints (kink of B*)")
+OK, INFEASIBLE, TIE = 0, 1, 2
+
+DEFAULT_KNOBS = tuple(KNOBS)
+
+
+def _tie(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
+    """True where the two smallest of (B_x, B_max, B_slo) coincide (a kink of B*)."""
+    b = jnp.stack(jnp.broadcast_arrays(opt.b_x(hw, model, wl), opt.b_max(hw, model, wl),
+                                       opt.b_slo(hw, model, wl)))
+    b = jnp.sort(b, axis=0)
+    rtol = 64 * jnp.finfo(b.dtype).eps
+    return jnp.isfinite(b[0]) & (jnp.abs(b[1] - b[0]) <= rtol * jnp.abs(b[0]))
+
+
+def reason(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
+    """Per-point reason code (uint8) for NaN partials; 0 where all partials exist."""
+    infeasible = opt.binding(hw, model, wl) == opt.INFEASIBLE
+    tie = _tie(hw, model, wl)
+    return jnp.where(infeasible, INFEASIBLE, jnp.where(tie, TIE, OK)).astype(jnp.uint8)
+
+
+def _tangent(trees: tuple[Hardware, Model, Workload], knob: str):
+    which, field = KNOBS[knob]
+    index = ("hardware", "model", "workload").index(which)
+    zeros = jax.tree.map(jnp.zeros_like, trees)
+    leaf = getattr(trees[index], field)
+    one = zeros[index].replace(**{field: jnp.ones_like(leaf)})
+    return tuple(one if i == index else z for i, z in enumerate(zeros))
+
+
+def _as_float(tree, dtype):
+    def conv(x):
+        x = jnp.asarray(x)
+        if dtype is not None:
+            return x.astype(dtype)
+        return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float64)
+
+    return jax.tree.map(conv, tree)
+
+
+@functools.partial(jax.jit, static_argnames=("outputs", "knobs"))
+def sensitivities(
+    hw: Hardware,
+    model: Model,
+    wl: Workload,
+    outputs: Sequence[str] = tuple(OUTPUTS),
+    knobs: Sequence[str] = DEFAULT_KNOBS,
+) -> dict[str, Mapping]:
+    """Values, partials and elasticities of ``outputs`` with respect to ``knobs``.
+
+    Returns ``{"value": {out: y}, "partial": {out: {knob: ∂y/∂x}},
+    "elasticity": {out: {knob: ∂ln y/∂ln x}}, "reason": codes}``, every array of
+    the broadcast shape of the inputs. Units of a partial are the output's unit
+    per the knob's SI unit (e.g. $/token per (bytes/s) for cost and bw).
+    """
+    trees = _as_float((hw, model, wl), None)
+    outputs, knobs = tuple(outputs), tuple(knobs)
+
+    def f(h, m, w):
+        return {name: OUTPUTS[name](h, m, w) for name in outputs}
+
+    values = f(*trees)
+    code = reason(*trees)
+    bad = code != OK
+    partial: dict[str, dict[str, jax.Array]] = {o: {} for o in outputs}
+    elasticity: dict[str, dict[str, jax.Array]] = {o: {} for o in outputs}
+    for knob in knobs:
+        which, field = KNOBS[knob]
+        x = getattr(trees[("hardware", "model", "workload").index(which)], field)
+        _, dy = jax.jvp(f, trees, _tangent(trees, knob))
+        x_ok = jnp.isfinite(x) & (x != 0)
+        for o in outputs:
+            d = jnp.where(bad, jnp.nan, dy[o])
+            partial[o][knob] = d
+            elasticity[o][knob] = jnp.where(x_ok, d * x / values[o], jnp.nan)
+    return {"value": values, "partial": partial, "elasticity": elasticity, "reason": code}
+
+
+def elasticity(
+    fn: Callable[[Hardware, Model, Workload], jax.Array],
+    hw: Hardware,
+    model: Model,
+    wl: Workload,
+    knob: str,
+) -> jax.Array:
+    """Elasticity ∂ln fn/∂ln knob of any rooflax function, elementwise (forward mode)."""
+    trees = _as_float((hw, model, wl), None)
+    which, field = KNOBS[knob]
+    x = getattr(trees[("hardware", "model", "workload").index(which)], field)
+    y, dy = jax.jvp(fn, trees, _tangent(trees, knob))
+    return dy * x / y

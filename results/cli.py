@@ -20,6 +20,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """Roofline and cost of LLM inference: sweeps, sensitivities, plots."""
+
+
 register_sweep_commands(app)
 
 

@@ -1,0 +1,177 @@
+"""Parameter and KV-cache counts of ``rooflax.core.arch`` against independent numbers.
+
+The expected numbers below are copied from the project's reference table
+(``params_derived``: an independent derivation from each config; ``kv_cache``),
+not from this code's output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from rooflax.core.arch import Architecture, model_from_architecture
+from rooflax.sweeps import catalogs
+
+# key: (total, active incl. input embedding, active excl. input embedding [matmul incl. LM head]).
+REFERENCE_DERIVED = {
+    "llama-3.1-8b": (8030261248, 8029995008, 7504658432),
+    "llama-3.1-70b": (70553706496, 70552387584, 69501714432),
+    "llama-3.1-405b": (405853388800, 405849243648, 403747897344),
+    "llama-2-70b": (68976648192, 68975329280, 68713185280),
+    "gemma-3-27b": (27009002240, 28416949760, 27007663616),
+    "mixtral-8x7b": (46702792704, 12879659008, 12748587008),
+    "qwen3-235b-a22b": (235093634560, 22189989376, 21567659520),
+    "qwen3-30b-a3b": (30532122624, 3352834048, 3041669120),
+    "gpt-oss-120b": (116829156672, 5711772672, 5132639232),
+    "gpt-oss-20b": (20914757184, 4187299584, 3608166144),
+    "deepseek-v3": (671026419200, 37551415808, 36624736768),
+    "kimi-k2": (1026408232448, 32860619264, 31686214144),
+    "deepseek-v2": (235741434880, 21375180800, 20850892800),
+    "deepseek-v2-lite": (15706484224, 2661037568, 2451322368),
+}
+
+REFERENCE_EXPERT_PARAMS = {
+    "mixtral-8x7b": 176160768,
+    "qwen3-235b-a22b": 18874368,
+    "qwen3-30b-a3b": 4718592,
+    "gpt-oss-120b": 24891840,
+    "gpt-oss-20b": 24891840,
+    "deepseek-v3": 44040192,
+    "kimi-k2": 44040192,
+    "deepseek-v2": 23592960,
+    "deepseek-v2-lite": 8650752,
+}
+
+REFERENCE_MLA_ATTENTION = {
+    "deepseek-v3": 187107328,
+    "kimi-k2": 101124096,
+    "deepseek-v2": 149227520,
+    "deepseek-v2-lite": 13763072,
+}
+
+# key: (global-layer bytes/token bf16, fp8, local-layer bytes/token bf16).
+REFERENCE_KV = {
+    "llama-3.1-8b": (131072, 65536, 0),
+    "llama-3.1-70b": (327680, 163840, 0),
+    "llama-3.1-405b": (516096, 258048, 0),
+    "llama-2-70b": (327680, 163840, 0),
+    "mixtral-8x7b": (131072, 65536, 0),
+    "qwen3-235b-a22b": (192512, 96256, 0),
+    "qwen3-30b-a3b": (98304, 49152, 0),
+    "deepseek-v3": (70272, 35136, 0),
+    "kimi-k2": (70272, 35136, 0),
+    "deepseek-v2": (69120, 34560, 0),
+    "deepseek-v2-lite": (31104, 15552, 0),
+    # Hybrids: reference gives the global layers and the all-layer (no-SWA) total.
+    "gpt-oss-120b": (36864, 18432, 73728 - 36864),
+    "gpt-oss-20b": (24576, 12288, 49152 - 24576),
+    "gemma-3-27b": (81920, 81920 // 2, 507904 - 81920),
+}
+
+
+def test_reference_covers_the_catalog():
+    assert set(REFERENCE_DERIVED) == set(catalogs.model_names())
+
+
+@pytest.mark.parametrize("key", sorted(REFERENCE_DERIVED))
+def test_n_total_equals_reference_derivation(key):
+    arch = catalogs.architecture(key)
+    assert arch.n_total() == pytest.approx(REFERENCE_DERIVED[key][0], rel=5e-3)
+
+
+@pytest.mark.parametrize("key", sorted(REFERENCE_DERIVED))
+def test_n_active_equals_reference_derivation(key):
+    arch = catalogs.architecture(key)
+    _, with_embedding, without_embedding = REFERENCE_DERIVED[key]
+    # The reference counts a tied embedding twice (lookup + head); we count it once.
+    if not arch.tie_embeddings:
+        assert arch.n_active() == pytest.approx(with_embedding, rel=5e-3)
+    assert arch.n_active(include_input_embedding=False) == pytest.approx(
+        without_embedding, rel=5e-3
+    )
+
+
+@pytest.mark.parametrize("key", sorted(REFERENCE_EXPERT_PARAMS))
+def test_expert_params(key):
+    assert catalogs.architecture(key).expert_params() == REFERENCE_EXPERT_PARAMS[key]
+
+
+@pytest.mark.parametrize("key", sorted(REFERENCE_MLA_ATTENTION))
+def test_mla_attention_params(key):
+    assert catalogs.architecture(key).attention_params() == REFERENCE_MLA_ATTENTION[key]
+
+
+@pytest.mark.parametrize("key", sorted(REFERENCE_KV))
+def test_kv_bytes_per_token_exact(key):
+    arch = catalogs.architecture(key)
+    bf16, fp8, local_bf16 = REFERENCE_KV[key]
+    assert arch.kv_bytes_per_token("bf16") == bf16
+    assert arch.kv_bytes_per_token("fp8") == fp8
+    assert arch.kv_bytes_per_token_local("bf16") == local_bf16
+
+
+def test_kv_spec_examples():
+    assert catalogs.architecture("deepseek-v3").kv_bytes_per_token("bf16") == 70272
+    assert catalogs.architecture("deepseek-v3").kv_bytes_per_token("fp8") == 35136
+    assert catalogs.architecture("llama-3.1-70b").kv_bytes_per_token("bf16") == 327680
+
+
+def test_dense_model_has_no_experts_and_sparsity_one():
+    arch = catalogs.architecture("llama-3.1-8b")
+    assert arch.expert_params() == 0
+    assert arch.n_active() == arch.n_total()
+    assert float(model_from_architecture(arch).sparsity) == 1.0
+
+
+def test_tied_embedding_counted_once():
+    arch = catalogs.architecture("gemma-3-27b")
+    untied = dataclasses.replace(arch, tie_embeddings=False)
+    assert untied.n_total() - arch.n_total() == arch.vocab_size * arch.hidden_size
+    assert arch.n_active() == arch.n_total()
+
+
+def test_small_hand_counted_model():
+    arch = Architecture(
+        hidden_size=4, num_layers=2, num_heads=2, num_kv_heads=1, head_dim=2,
+        intermediate_size=8, vocab_size=10,
+    )
+    attention = 4 * 4 + 2 * 4 * 2 + 4 * 4  # q, k+v, o
+    ffn = 3 * 4 * 8
+    norms = (2 * 2 + 1) * 4
+    assert arch.n_total() == 2 * (attention + ffn) + 2 * 10 * 4 + norms
+    assert arch.kv_bytes_per_token("bf16") == 2 * 2 * 1 * 2 * 2
+
+
+def test_model_from_architecture_moe():
+    arch = catalogs.architecture("deepseek-v3")
+    m = model_from_architecture(arch, weights="fp8", kv="fp8")
+    assert float(m.n_total) == arch.n_total()
+    assert float(m.n_active) == pytest.approx(arch.n_active())
+    assert float(m.bytes_per_weight) == 1.0
+    assert float(m.kv_bytes_per_token) == 35136
+    assert float(m.kv_bytes_per_token_local) == 0.0
+    assert all(isinstance(x, float) for x in (m.n_total, m.sparsity, m.kv_bytes_per_token))
+
+
+def test_gpt_oss_native_precision_is_a_weighted_average():
+    arch = catalogs.architecture("gpt-oss-120b")
+    experts = arch.routed_expert_params_total()
+    expected = (experts * 4.25 / 8 + (arch.n_total() - experts) * 2) / arch.n_total()
+    m = model_from_architecture(arch, weights="native")
+    assert float(m.bytes_per_weight) == pytest.approx(expected)
+    assert 0.53 < float(m.bytes_per_weight) < 0.6
+    assert float(m.local_window) == 128
+    assert float(m.kv_bytes_per_token_local) == 36864
+
+
+def test_native_precision_of_dense_checkpoints():
+    assert catalogs.architecture("deepseek-v3").bytes_per_weight("native") == 1.0
+    assert catalogs.architecture("llama-3.1-70b").bytes_per_weight("native") == 2.0
+    assert catalogs.architecture("llama-3.1-70b").bytes_per_weight("fp4") == 0.5
+
+
+def test_unknown_precision_raises():
+    with pytest.raises(ValueError, match="unknown precision"):
+        catalogs.architecture("llama-3.1-8b").kv_bytes_per_token("fp3")

@@ -1,0 +1,173 @@
+"""The shipped catalogs (``rooflax.sweeps.catalogs``): names, entries, pytrees, errors.
+
+Expected numbers are copied from the project's reference tables, not from this code.
+"""
+
+from __future__ import annotations
+
+import jax
+import pytest
+
+from rooflax.core.specs import Hardware, Model
+from rooflax.sweeps import catalogs
+
+HARDWARE_KEYS = [
+    "a100", "h100-sxm", "h100-pcie", "h200", "h800", "h20", "b200", "gb200", "b300", "gb300",
+    "mi300x", "mi325x", "mi355x", "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e", "tpu-ironwood",
+    "gaudi3",
+]
+PRESETS = {"gb200-nvl72": ("gb200", 72), "hgx-h100-8": ("h100-sxm", 8),
+           "hgx-h200-8": ("h200", 8), "hgx-b200-8": ("b200", 8)}
+MODEL_KEYS = [
+    "deepseek-v3", "deepseek-v2", "deepseek-v2-lite", "kimi-k2", "llama-3.1-8b",
+    "llama-3.1-70b", "llama-3.1-405b", "llama-2-70b", "qwen3-235b-a22b", "qwen3-30b-a3b",
+    "gpt-oss-120b", "gpt-oss-20b", "mixtral-8x7b", "gemma-3-27b",
+]
+# Published counts are rounded ("2.4B" for DeepSeek-V2-Lite, whose derived and reference
+# active count is 2.451B: the 2% band plus half the last published digit).
+PUBLISHED_REL = {"deepseek-v2-lite": 0.022}
+
+
+def test_expected_keys_present():
+    assert set(HARDWARE_KEYS) | set(PRESETS) <= set(catalogs.hardware_names())
+    assert set(MODEL_KEYS) == set(catalogs.model_names())
+
+
+@pytest.mark.parametrize("key", MODEL_KEYS)
+def test_derived_counts_match_published(key):
+    entry = catalogs.model_entry(key)
+    arch = catalogs.architecture(key)
+    rel = PUBLISHED_REL.get(key, 0.02)
+    with_embedding = entry["params_published_active_includes_input_embedding"]
+    assert arch.n_total() == pytest.approx(entry["params_published_total"], rel=0.02)
+    assert arch.n_active(with_embedding) == pytest.approx(entry["params_published_active"], rel=rel)
+
+
+@pytest.mark.parametrize("key", MODEL_KEYS)
+def test_published_counts_are_numbers(key):
+    entry = catalogs.model_entry(key)
+    assert isinstance(entry["params_published_total"], float)
+    assert isinstance(entry["params_published_active"], float)
+
+
+@pytest.mark.parametrize("kind,key", [("hardware", k) for k in catalogs.hardware_names()]
+                         + [("model", k) for k in catalogs.model_names()])
+def test_every_entry_has_a_source(kind, key):
+    entry = catalogs.hardware_entry(key) if kind == "hardware" else catalogs.model_entry(key)
+    assert entry["source"] and all(isinstance(s, str) and s.strip() for s in entry["source"])
+
+
+@pytest.mark.parametrize("key,expected", [("h100-sxm", 295.4), ("h200", 206.1)])
+def test_c_over_bw_fp8_matches_reference(key, expected):
+    assert float(catalogs.hardware(key, precision="fp8").c_over_bw) == pytest.approx(
+        expected, abs=0.05
+    )
+
+
+@pytest.mark.parametrize("key", HARDWARE_KEYS)
+def test_c_over_bw_matches_reference_derived(key):
+    entry = catalogs.hardware_entry(key)
+    for precision, expected in (entry.get("derived_c_over_bw") or {}).items():
+        if precision in entry["peak_tflops_dense"] and entry["peak_tflops_dense"][precision]:
+            hw = catalogs.hardware(key, precision=precision)
+            assert float(hw.c_over_bw) == pytest.approx(expected, rel=2e-3, abs=0.1)
+
+
+def test_hardware_units():
+    hw = catalogs.hardware("h200")
+    assert isinstance(hw, Hardware)
+    assert hw.bw == 4.8e12
+    assert hw.capacity == 141e9
+    assert float(hw.flops) == pytest.approx(989e12)
+    assert float(hw.price_per_hour) == pytest.approx(6.35)
+    assert hw.chips == 1.0
+
+
+def test_leaves_are_floats_and_differentiable():
+    hw = catalogs.hardware("hgx-h200-8", precision="fp8")
+    m = catalogs.model("deepseek-v3", weights="native")
+    for leaf in jax.tree.leaves(hw) + jax.tree.leaves(m):
+        assert isinstance(leaf, float), leaf
+    grad = jax.grad(lambda h: h.replica_macs / h.replica_bw)(hw)
+    assert float(grad.c_over_bw) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("alias,key", [
+    ("H100", "h100-sxm"), ("h100-SXM", "h100-sxm"), ("Ironwood", "tpu-ironwood"),
+    ("tpu7x", "tpu-ironwood"), ("Gaudi-3", "gaudi3"), ("GB200-NVL72", "gb200-nvl72"),
+])
+def test_hardware_aliases_case_insensitive(alias, key):
+    assert catalogs.resolve_hardware(alias) == key
+
+
+@pytest.mark.parametrize("alias,key", [
+    ("DeepSeek-R1", "deepseek-v3"), ("dsv3", "deepseek-v3"), ("Kimi-K2-Instruct", "kimi-k2"),
+    ("LLAMA-3.1-70B", "llama-3.1-70b"), ("gpt-oss-120b", "gpt-oss-120b"),
+])
+def test_model_aliases_case_insensitive(alias, key):
+    assert catalogs.resolve_model(alias) == key
+
+
+def test_unknown_model_suggests():
+    with pytest.raises(catalogs.UnknownNameError, match="did you mean 'deepseek-v3'") as info:
+        catalogs.model("deepseek-v4")
+    assert isinstance(info.value, ValueError)
+    assert "model" in str(info.value) and "llama-3.1-8b" in str(info.value)
+
+
+def test_unknown_hardware_suggests():
+    with pytest.raises(catalogs.UnknownNameError, match="did you mean") as info:
+        catalogs.hardware("H2OO")
+    message = str(info.value)
+    assert "'h200'" in message and "hardware" in message and "'H2OO'" in message
+
+
+@pytest.mark.parametrize("key,precision", [("a100", "fp8"), ("h200", "fp4"), ("tpu-v4", "fp8")])
+def test_missing_precision_raises(key, precision):
+    with pytest.raises(ValueError, match=f"{key}.*no {precision}.*bf16"):
+        catalogs.hardware(key, precision=precision)
+
+
+def test_fp4_where_present():
+    assert float(catalogs.hardware("b200", precision="fp4").flops) == pytest.approx(9000e12)
+
+
+@pytest.mark.parametrize("preset,chip_chips", list(PRESETS.items()))
+def test_presets_scale_chips(preset, chip_chips):
+    chip, chips = chip_chips
+    hw, one = catalogs.hardware(preset), catalogs.hardware(chip)
+    assert hw.chips == chips
+    assert hw.bw == one.bw and hw.capacity == one.capacity and hw.price == one.price
+    assert float(hw.replica_bw) == pytest.approx(chips * one.bw)
+    assert catalogs.hardware(preset, chips=4).chips == 4.0
+
+
+def test_price_override_and_missing_price():
+    assert float(catalogs.hardware("h100", price_per_hour=2.0).price_per_hour) == pytest.approx(2.0)
+    gb200 = catalogs.hardware_entry("gb200")
+    assert gb200["price_usd_per_hour"] is None and gb200["price_known"] is False
+    assert catalogs.hardware("gb200").price == 0.0
+    assert catalogs.hardware_entry("h100")["price_known"] is True
+
+
+def test_prices_record_their_kind():
+    for key in HARDWARE_KEYS:
+        entry = catalogs.hardware_entry(key)
+        if entry["price_usd_per_hour"] is not None:
+            assert entry["price_kind"] and entry["price_source"]
+
+
+def test_model_native_and_kv_precision():
+    m = catalogs.model("DeepSeek-V3", weights="native", kv="fp8")
+    assert isinstance(m, Model)
+    assert m.bytes_per_weight == 1.0 and m.kv_bytes_per_token == 35136.0
+    assert catalogs.model("gemma-3-27b").local_window == 1024.0
+
+
+def test_tables():
+    hw_rows, m_rows = catalogs.hardware_table(), catalogs.model_table()
+    assert [r["name"] for r in hw_rows] == catalogs.hardware_names()
+    assert [r["name"] for r in m_rows] == catalogs.model_names()
+    assert all(r["source"] for r in hw_rows + m_rows)
+    row = next(r for r in m_rows if r["name"] == "llama-3.1-70b")
+    assert row["kv_bytes_per_token_bf16"] == 327680

@@ -1,0 +1,549 @@
+"""Sweep config schema (pydantic v2, frozen, ``extra="forbid"``) and the loader with clear errors.
+
+A config is one YAML file::
+
+    store: out/default.zarr          # where the cube goes (default: out/<file stem>.zarr)
+    dtype: float32                   # float32 | float64
+    axes:
+      hardware: [h100-sxm, b200]     # catalog names | inline entries | {bw: range, c_over_bw: range, ...}
+      model: [deepseek-v3]           # catalog names | inline counts/architecture | {sparsity: range, ...}
+      batch: {log: [1, 65536], num: 64}
+      context: {log: [1k, 1M], num: 32}
+      precision: fp8                 # weights+compute precision; a list sweeps it
+      chips: 8                       # scalar overrides the catalog; a list sweeps it
+      slo: [inf, 50 ms]              # per-token latency targets (optional)
+    outputs:
+      values: [t_step, throughput, cost_per_mtok, b_star, binding, cost_per_mtok_at_b_star]
+      sensitivities: {of: [b_star, cost_at_b_star], knobs: [bw, c_over_bw, sparsity],
+                      kind: [partial, elasticity]}
+    chunks: {context: 8}
+
+:func:`load` returns a :class:`SweepConfig` or raises :class:`ConfigError`, whose message
+names the file, the line, the field, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from . import units
+
+# -- names the schema knows (kept here so importing the schema does not import jax) ---------------
+#: Per-point quantities (have a batch dim). Names are rooflax.core function names.
+BATCH_OUTPUTS = (
+    "t_compute", "t_memory", "t_step", "throughput", "latency", "cost_per_token", "cost_per_mtok",
+    "mfu", "kv_share", "regime", "compute_memory_ratio", "tokens_per_second_per_user", "l_crit",
+)
+#: Batch-free quantities (the optimum over batch and the floors).
+OPTIMUM_OUTPUTS = (
+    "b_x", "b_max", "b_slo", "b_star", "binding", "cost_at_b_star", "cost_per_mtok_at_b_star",
+    "latency_at_b_star", "throughput_at_b_star", "cost_floor", "cost_ratio_b1",
+)
+#: Quantities with neither batch nor context.
+STATIC_OUTPUTS = ("l_bal", "latency_floor", "b_x_kv_free")
+ALL_OUTPUTS = BATCH_OUTPUTS + OPTIMUM_OUTPUTS + STATIC_OUTPUTS
+SENS_OUTPUTS = ("b_star", "cost_at_b_star", "latency_at_b_star", "throughput_at_b_star")
+KNOBS = ("bw", "c_over_bw", "capacity", "price", "chips", "n_total", "sparsity",
+         "kv_bytes_per_token", "bytes_per_weight", "context", "batch", "slo")
+PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "mxfp4")
+DEFAULT_VALUES = ("t_step", "throughput", "cost_per_mtok", "kv_share", "regime", "b_star",
+                  "binding", "cost_per_mtok_at_b_star", "latency_at_b_star",
+                  "throughput_at_b_star")
+
+
+def suggest(name: str, choices: Any) -> str:
+    """' (did you mean 'x'?)' or ''."""
+    m = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {m[0]!r}?)" if m else ""
+
+
+def _choice(kind: str, choices: tuple[str, ...]):
+    def check(v: Any) -> str:
+        if not isinstance(v, str) or v not in choices:
+            raise ValueError(
+                f"expected one of {kind} {', '.join(choices)}; found {v!r}{suggest(v, choices)}"
+            )
+        return v
+    return check
+
+
+def _q(kind: str, **kw):
+    return BeforeValidator(lambda v: units.parse(v, kind, **kw))
+
+
+Bandwidth = Annotated[float, _q("bandwidth"), Field(json_schema_extra={"examples": ["3.35 TB/s"]})]
+Bytes = Annotated[float, _q("bytes"), Field(json_schema_extra={"examples": ["80 GB"]})]
+BytesPerToken = Annotated[float, _q("bytes", allow_zero=True)]
+Flops = Annotated[float, _q("flops"), Field(json_schema_extra={"examples": ["989 TFLOPS"]})]
+Price = Annotated[float, _q("price", allow_zero=True), Field(json_schema_extra={"examples": ["2.5 $/h"]})]
+Time = Annotated[float, _q("time", allow_inf=True), Field(json_schema_extra={"examples": ["50 ms"]})]
+Tokens = Annotated[float, _q("tokens", allow_zero=True), Field(json_schema_extra={"examples": ["128k"]})]
+Number = Annotated[float, _q("number")]
+Precision = Annotated[str, BeforeValidator(_choice("precisions", PRECISIONS))]
+OutputName = Annotated[str, BeforeValidator(_choice("outputs", ALL_OUTPUTS))]
+SensOutput = Annotated[str, BeforeValidator(_choice("sensitivity outputs", SENS_OUTPUTS))]
+Knob = Annotated[str, BeforeValidator(_choice("knobs", KNOBS))]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _range_model(item: Any, label: str):
+    class Range(_Frozen):
+        lin: tuple[item, item] | None = Field(None, description="[start, stop], evenly spaced")
+        log: tuple[item, item] | None = Field(None, description="[start, stop], log spaced")
+        num: int = Field(..., ge=1, le=10_000_000, description="number of points")
+
+        @model_validator(mode="after")
+        def _one(self):
+            if (self.lin is None) == (self.log is None):
+                raise ValueError("expected exactly one of 'lin' or 'log' with 'num'")
+            if self.log is not None and min(self.log) <= 0:
+                raise ValueError(f"expected log range bounds > 0, found {list(self.log)}")
+            return self
+
+        def values(self) -> list[float]:
+            import numpy as np
+            if self.lin is not None:
+                v = np.linspace(self.lin[0], self.lin[1], self.num)
+            else:
+                v = np.geomspace(self.log[0], self.log[1], self.num)
+            return [float(x) for x in v]
+
+    Range.__name__ = Range.__qualname__ = f"{label}Range"
+    return Range
+
+
+def _axis(item: Any, label: str, scalar: bool = True):
+    """list of items | {lin|log: [a, b], num: N} | a single item."""
+    rng = _range_model(item, label)
+
+    def which(v: Any) -> str:
+        if isinstance(v, dict) or isinstance(v, BaseModel):
+            return "range"
+        if isinstance(v, list | tuple):
+            return "list"
+        return "scalar"
+
+    parts = [Annotated[Annotated[list[item], Field(min_length=1)], Tag("list")],
+             Annotated[rng, Tag("range")]]
+    if scalar:
+        parts.append(Annotated[item, Tag("scalar")])
+    from typing import Union
+    return Annotated[Union[tuple(parts)], Discriminator(which)]  # noqa: UP007
+
+
+def axis_values(axis: Any) -> list[Any]:
+    if axis is None:
+        return []
+    if isinstance(axis, list | tuple):
+        return list(axis)
+    if hasattr(axis, "values") and isinstance(axis, BaseModel):
+        return axis.values()
+    return [axis]
+
+
+def is_swept(axis: Any) -> bool:
+    return isinstance(axis, list | tuple) or (isinstance(axis, BaseModel) and hasattr(axis, "num"))
+
+
+TokenAxis = _axis(Tokens, "Tokens")
+BandwidthAxis = _axis(Bandwidth, "Bandwidth")
+NumberAxis = _axis(Number, "Number")
+TimeAxis = _axis(Time, "Time")
+
+
+def _catalog():
+    from . import catalogs
+    return catalogs
+
+
+def _catalog_name(kind: str):
+    def check(v: Any) -> str:
+        if not isinstance(v, str):
+            raise ValueError(f"expected a {kind} catalog name, found {v!r}")
+        cat = _catalog()
+        resolve = cat.resolve_hardware if kind == "hardware" else cat.resolve_model
+        try:
+            resolve(v)
+        except ValueError as e:
+            raise ValueError(str(e)) from None
+        return v
+    return check
+
+
+HardwareName = Annotated[str, BeforeValidator(_catalog_name("hardware"))]
+ModelName = Annotated[str, BeforeValidator(_catalog_name("model"))]
+
+
+class InlineHardware(_Frozen):
+    """A chip not in the catalog."""
+
+    name: str = Field(..., min_length=1)
+    bw: Bandwidth
+    flops: Flops | None = Field(None, description="dense peak FLOP/s at the compute precision")
+    c_over_bw: Number | None = Field(None, description="machine balance C/BW, MAC/byte")
+    capacity: Bytes
+    price_per_hour: Price = 0.0
+    chips: Number | None = None
+    source: str = "inline"
+
+    @model_validator(mode="after")
+    def _compute(self):
+        if (self.flops is None) == (self.c_over_bw is None):
+            raise ValueError("expected exactly one of 'flops' or 'c_over_bw'")
+        return self
+
+
+class HypotheticalHardware(_Frozen):
+    """Hardware on continuous axes: bw × c_over_bw (dims ``bw`` and ``c_over_bw``)."""
+
+    bw: BandwidthAxis
+    c_over_bw: NumberAxis
+    capacity: Bytes
+    price_per_hour: Price = 0.0
+    chips: Number = 1.0
+
+
+class InlineModel(_Frozen):
+    """A model not in the catalog: counts (n_total with n_active or sparsity) or an architecture."""
+
+    name: str = Field(..., min_length=1)
+    n_total: Number | None = None
+    n_active: Number | None = None
+    sparsity: Number | None = None
+    kv_bytes_per_token: BytesPerToken | None = None
+    architecture: dict[str, Any] | None = None
+    source: str = "inline"
+
+    @model_validator(mode="after")
+    def _counts(self):
+        if self.architecture is None:
+            if self.n_total is None or self.kv_bytes_per_token is None:
+                raise ValueError("expected 'n_total' and 'kv_bytes_per_token' (or 'architecture')")
+            if (self.n_active is None) == (self.sparsity is None):
+                raise ValueError("expected exactly one of 'n_active' or 'sparsity'")
+            if self.n_active is not None and self.n_active > self.n_total:
+                raise ValueError(f"expected n_active ≤ n_total, found {self.n_active:g} > {self.n_total:g}")
+        return self
+
+
+class SparsityModel(_Frozen):
+    """A model family on a continuous sparsity axis (N_total fixed; dim ``sparsity``)."""
+
+    sparsity: NumberAxis
+    n_total: Number
+    kv_bytes_per_token: BytesPerToken
+    name: str = "sparsity-family"
+
+
+def _by_type(v: Any) -> str:
+    return "name" if isinstance(v, str) else "inline"
+
+
+HardwareItem = Annotated[
+    Annotated[HardwareName, Tag("name")] | Annotated[InlineHardware, Tag("inline")],
+    Discriminator(_by_type),
+]
+ModelItem = Annotated[
+    Annotated[ModelName, Tag("name")] | Annotated[InlineModel, Tag("inline")],
+    Discriminator(_by_type),
+]
+
+
+def _list_or_map(v: Any) -> str:
+    return "continuous" if isinstance(v, dict) or isinstance(v, HypotheticalHardware | SparsityModel) else "list"
+
+
+class PrecisionSettings(_Frozen):
+    weights: Precision = "bf16"
+    kv: Precision = "bf16"
+    compute: Precision | Literal["auto"] = Field(
+        "auto", description="FLOPS precision; auto: the weights' precision if the chip has it, else bf16")
+
+
+class Attention(_Frozen):
+    """Attention overrides applied to every model (inf: off)."""
+
+    window: Tokens | None = None
+    top_k: Tokens | None = None
+    sqrt_coeff: Number | None = None
+
+
+class Axes(_Frozen):
+    hardware: Annotated[
+        Annotated[Annotated[list[HardwareItem], Field(min_length=1)], Tag("list")]
+        | Annotated[HypotheticalHardware, Tag("continuous")],
+        Discriminator(_list_or_map),
+    ]
+    model: Annotated[
+        Annotated[Annotated[list[ModelItem], Field(min_length=1)], Tag("list")]
+        | Annotated[SparsityModel, Tag("continuous")],
+        Discriminator(_list_or_map),
+    ]
+    batch: TokenAxis = Field(..., description="sequences per step: list or {log: [1, 65536], num: 64}")
+    context: TokenAxis = Field(..., description="tokens of context: list or {log: [1k, 1M], num: 32}")
+    precision: Annotated[
+        Annotated[Annotated[list[Precision], Field(min_length=1)], Tag("list")]
+        | Annotated[PrecisionSettings, Tag("settings")]
+        | Annotated[Precision, Tag("scalar")],
+        Discriminator(lambda v: "list" if isinstance(v, list | tuple) else
+                      "settings" if isinstance(v, dict | PrecisionSettings) else "scalar"),
+    ] = "bf16"
+    chips: NumberAxis | None = None
+    slo: TimeAxis | None = None
+    attention: Attention | None = None
+
+    @field_validator("batch")
+    @classmethod
+    def _batch_positive(cls, v):
+        vals = axis_values(v)
+        if min(vals) <= 0:
+            raise ValueError(f"expected batch sizes > 0, found {min(vals):g}")
+        return v
+
+    @model_validator(mode="after")
+    def _unique(self):
+        for name in ("hardware", "model"):
+            ax = getattr(self, name)
+            if isinstance(ax, list | tuple):
+                labels = [x if isinstance(x, str) else x.name for x in ax]
+                dup = {x for x in labels if labels.count(x) > 1}
+                if dup:
+                    raise ValueError(f"expected distinct {name} names, found {sorted(dup)} twice")
+        return self
+
+
+class Sensitivities(_Frozen):
+    of: list[SensOutput] = Field(default_factory=lambda: ["b_star", "cost_at_b_star"], min_length=1)
+    knobs: list[Knob] = Field(default_factory=lambda: ["bw", "c_over_bw", "sparsity"], min_length=1)
+    kind: list[Literal["partial", "elasticity"]] = Field(
+        default_factory=lambda: ["partial", "elasticity"], min_length=1)
+
+
+class Outputs(_Frozen):
+    values: list[OutputName] = Field(default_factory=lambda: list(DEFAULT_VALUES), min_length=1)
+    sensitivities: Sensitivities | None = None
+
+
+def _outputs_before(v: Any) -> Any:
+    return {"values": v} if isinstance(v, list) else v
+
+
+class SweepConfig(_Frozen):
+    """One sweep job."""
+
+    name: str | None = None
+    description: str | None = None
+    axes: Axes
+    outputs: Annotated[Outputs, BeforeValidator(_outputs_before)] = Field(default_factory=Outputs)
+    chunks: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict, description="block size per dim (batch is always whole)")
+    target_block_points: int = Field(4_000_000, ge=1000, description="points per block when chunks are not given")
+    store: str | None = Field(None, description="Zarr store path (default: out/<config stem>.zarr)")
+    dtype: Literal["float32", "float64"] = "float32"
+
+    def normalized_json(self) -> str:
+        """The config as canonical JSON (what the cube's ``rooflax_config`` attr holds)."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def json_schema() -> dict:
+    schema = SweepConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "rooflax sweep config"
+    return schema
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class ConfigError(Exception):
+    """A bad config: ``issues`` is a list of (line or None, field, message)."""
+
+    def __init__(self, path: str, issues: list[tuple[int | None, str, str]]):
+        self.path = str(path)
+        self.issues = issues
+        lines = []
+        for line, field, msg in issues:
+            where = f"{self.path}:{line}" if line else self.path
+            lines.append(f"{where}: {field or '(top level)'}: {msg}")
+        super().__init__("\n".join(lines))
+
+
+def _node_at(root: yaml.Node | None, loc: tuple, key_node: bool = False) -> yaml.Node | None:
+    node, best = root, root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            hit = None
+            for k, v in node.value:
+                if k.value == str(part):
+                    hit = (k, v)
+                    break
+            if hit is None:
+                continue  # a union tag or a validator name: not in the file
+            node = best = hit[1]
+            if key_node and part == loc[-1]:
+                best = hit[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if 0 <= part < len(node.value):
+                node = best = node.value[part]
+        # other parts (tags) are skipped
+    return best
+
+
+def _field_name(loc: tuple, data: Any) -> str:
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int) and isinstance(node, list):
+            out += f"[{part}]"
+            node = node[part] if part < len(node) else None
+        elif isinstance(node, dict) and part in node:
+            out += ("." if out else "") + str(part)
+            node = node[part]
+        elif isinstance(node, dict) and not isinstance(part, int):
+            # the field is missing, or part is a union tag (lower-case tags only)
+            if part in ("list", "range", "scalar", "name", "inline", "continuous", "settings"):
+                continue
+            if "[" in str(part) or "-" in str(part):
+                continue
+            out += ("." if out else "") + str(part)
+            node = None
+    return out
+
+
+_MODEL_FIELDS = {
+    "SweepConfig": SweepConfig, "Axes": Axes, "Outputs": Outputs, "Sensitivities": Sensitivities,
+    "InlineHardware": InlineHardware, "HypotheticalHardware": HypotheticalHardware,
+    "InlineModel": InlineModel, "SparsityModel": SparsityModel, "Attention": Attention,
+    "PrecisionSettings": PrecisionSettings,
+}
+
+
+def _parent_fields(loc: tuple, data: Any) -> list[str]:
+    """Allowed field names at the parent of an extra field (best effort)."""
+    node: Any = data
+    for part in loc[:-1]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+    keys = set(node) if isinstance(node, dict) else set()
+    best, score = [], -1
+    for model in _MODEL_FIELDS.values():
+        fields = set(model.model_fields)
+        s = len(keys & fields)
+        if s > score:
+            best, score = sorted(fields), s
+    return best
+
+
+def _issues_from(err: ValidationError, data: Any, root: yaml.Node | None):
+    issues = []
+    for e in err.errors():
+        loc, typ = tuple(e["loc"]), e["type"]
+        field = _field_name(loc, data)
+        found = e.get("input")
+        if typ == "extra_forbidden":
+            allowed = _parent_fields(loc, data)
+            msg = (f"unknown field {str(loc[-1])!r}{suggest(loc[-1], allowed)}; "
+                   f"expected one of: {', '.join(allowed)}")
+            line_node = _node_at(root, loc, key_node=True)
+        elif typ == "missing":
+            msg = "missing required field; expected a value, found nothing"
+            line_node = _node_at(root, loc[:-1])
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            if "found" not in msg:
+                msg += f"; found {found!r}"
+            line_node = _node_at(root, loc)
+        line = line_node.start_mark.line + 1 if line_node is not None else None
+        issues.append((line, field, "expected " + msg if typ.startswith("union") else msg))
+    # keep the first few, most specific
+    seen, out = set(), []
+    for i in issues:
+        if (i[1], i[2]) not in seen:
+            seen.add((i[1], i[2]))
+            out.append(i)
+    return out[:8]
+
+
+def default_store(path: str | os.PathLike) -> str:
+    return str(Path("out") / (Path(path).stem + ".zarr"))
+
+
+def load(path: str | os.PathLike) -> SweepConfig:
+    """Read and validate a config file; :class:`ConfigError` on any problem."""
+    path = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise ConfigError(path, [(None, "", f"cannot read the config file: {e.strerror}")]) from None
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(path, [(line, "", f"expected valid YAML, found a syntax error: "
+                                  f"{getattr(e, 'problem', e)}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, [(1, "", f"expected a mapping of fields, found {type(data).__name__}")])
+    try:
+        cfg = SweepConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(path, _issues_from(e, data, root)) from None
+    if cfg.store is None:
+        cfg = cfg.model_copy(update={"store": default_store(path)})
+    # checks that need the grid's dims
+    from .grid import dims_of
+    dims = dims_of(cfg)
+    for d in cfg.chunks:
+        if d not in dims:
+            node = _node_at(root, ("chunks", d), key_node=True)
+            raise ConfigError(path, [(node.start_mark.line + 1 if node else None, f"chunks.{d}",
+                                      f"expected a dimension of this sweep ({', '.join(dims)}), "
+                                      f"found {d!r}{suggest(d, dims)}")])
+    err = check_store_writable(cfg.store)
+    if err:
+        node = _node_at(root, ("store",))
+        raise ConfigError(path, [(node.start_mark.line + 1 if node is not root else None, "store", err)])
+    return cfg
+
+
+def check_store_writable(store: str) -> str | None:
+    p = Path(store).absolute()
+    if p.exists() and not p.is_dir():
+        return f"expected a directory path for the Zarr store, found an existing file {store!r}"
+    parent = p
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        return f"expected a writable location for the store, found {store!r} (cannot write in {str(parent)!r})"
+    if p.exists() and not os.access(p, os.W_OK | os.X_OK):
+        return f"expected a writable store, found {store!r} (not writable)"
+    return None
+
+
+def finite_or_inf(x: float) -> float:
+    return x if math.isfinite(x) else math.inf

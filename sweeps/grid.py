@@ -1,0 +1,374 @@
+"""From a :class:`~rooflax.sweeps.config.SweepConfig` to a :class:`Plan`: dims, coordinates,
+the pytree leaves as small arrays along their own dims, the variables to write and the blocks.
+
+Dim order: hardware-ish (``hardware`` | ``bw``, ``c_over_bw``), model-ish (``model`` |
+``sparsity``), other swept knobs (``precision``, ``chips``, ``slo``), ``batch``, ``context``.
+A block spans the whole batch axis, so reductions over batch happen inside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+from . import config as C
+
+HW_FIELDS = ("bw", "c_over_bw", "capacity", "price", "chips", "flops_eff", "bw_eff")
+MODEL_FIELDS = ("n_total", "sparsity", "kv_bytes_per_token", "bytes_per_weight", "window", "top_k",
+                "sqrt_coeff", "kv_bytes_per_token_local", "local_window")
+
+UNITS = {
+    "t_compute": ("s", "compute time per decode step"),
+    "t_memory": ("s", "memory time per decode step (weights + KV)"),
+    "t_step": ("s", "decode step time max(T_compute, T_memory)"),
+    "throughput": ("tokens/s", "output tokens per second per replica"),
+    "latency": ("s", "per-token latency (= T_step)"),
+    "cost_per_token": ("$", "cost per output token"),
+    "cost_per_mtok": ("$/Mtok", "cost per million output tokens"),
+    "mfu": ("1", "model FLOPs utilization"),
+    "kv_share": ("1", "KV share of memory traffic"),
+    "regime": ("1", "regime code"),
+    "compute_memory_ratio": ("1", "T_compute / T_memory"),
+    "tokens_per_second_per_user": ("tokens/s", "output tokens per second per user"),
+    "l_crit": ("tokens", "critical context (KV traffic = weight traffic at batch B)"),
+    "b_x": ("sequences", "crossover batch (T_compute = T_memory)"),
+    "b_max": ("sequences", "capacity batch"),
+    "b_slo": ("sequences", "largest batch meeting the SLO"),
+    "b_star": ("sequences", "optimal batch B* = min(B_x, B_max, B_slo)"),
+    "binding": ("1", "binding constraint of B*"),
+    "cost_at_b_star": ("$", "cost per output token at B*"),
+    "cost_per_mtok_at_b_star": ("$/Mtok", "cost per million output tokens at B*"),
+    "latency_at_b_star": ("s", "per-token latency at B*"),
+    "throughput_at_b_star": ("tokens/s", "output tokens per second per replica at B*"),
+    "cost_floor": ("$", "cost per token as B -> infinity"),
+    "cost_ratio_b1": ("1", "cost per token at B=1 over cost at B*"),
+    "b_x_kv_free": ("sequences", "crossover batch with KV neglected"),
+    "l_bal": ("tokens", "balanced context (KV slope = compute slope)"),
+    "latency_floor": ("s", "latency floor N_total*w/BW"),
+}
+KNOB_UNITS = {"bw": "B/s", "c_over_bw": "MAC/B", "capacity": "B", "price": "$/s", "chips": "chips",
+              "n_total": "parameters", "sparsity": "1", "kv_bytes_per_token": "B/token",
+              "bytes_per_weight": "B", "context": "tokens", "batch": "sequences", "slo": "s"}
+INT_VARS = {"regime": "int8", "binding": "int8"}
+
+
+def dims_of(cfg: C.SweepConfig) -> list[str]:
+    ax = cfg.axes
+    dims = ["bw", "c_over_bw"] if isinstance(ax.hardware, C.HypotheticalHardware) else ["hardware"]
+    dims += ["sparsity"] if isinstance(ax.model, C.SparsityModel) else ["model"]
+    if isinstance(ax.precision, list | tuple):
+        dims.append("precision")
+    if C.is_swept(ax.chips):
+        dims.append("chips")
+    if C.is_swept(ax.slo):
+        dims.append("slo")
+    return dims + ["batch", "context"]
+
+
+@dataclasses.dataclass
+class VarSpec:
+    dims: tuple[str, ...]
+    dtype: str
+    attrs: dict[str, Any]
+
+
+@dataclasses.dataclass
+class Plan:
+    """Everything a block task needs (picklable, small)."""
+
+    dims: list[str]
+    coords: dict[str, np.ndarray]
+    leaves: dict[str, tuple[tuple[str, ...], np.ndarray]]  # "hw.bw" → (dims, values)
+    extra_coords: dict[str, tuple[tuple[str, ...], np.ndarray, dict]]
+    variables: dict[str, VarSpec]
+    chunks: dict[str, int]
+    values: tuple[str, ...]
+    sens: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None  # of, knobs, kinds
+    dtype: str
+    config_json: str
+    store: str
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(self.coords[d]) for d in self.dims)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def block_grid(self) -> tuple[int, ...]:
+        return tuple(math.ceil(len(self.coords[d]) / self.chunks[d]) for d in self.dims)
+
+    def blocks(self) -> list[tuple[int, ...]]:
+        return list(itertools.product(*(range(n) for n in self.block_grid)))
+
+    def block_slices(self, index: tuple[int, ...]) -> dict[str, slice]:
+        out = {}
+        for d, i in zip(self.dims, index, strict=True):
+            c = self.chunks[d]
+            out[d] = slice(i * c, min((i + 1) * c, len(self.coords[d])))
+        return out
+
+    @property
+    def block_shape(self) -> tuple[int, ...]:
+        return tuple(self.chunks[d] for d in self.dims)
+
+    def bytes_total(self) -> int:
+        total = 0
+        for v in self.variables.values():
+            total += math.prod(len(self.coords[d]) for d in v.dims) * np.dtype(v.dtype).itemsize
+        return total
+
+
+def _hw_precisions(name: str, want: str, compute: str) -> tuple[str, str]:
+    """(weights precision, compute precision) for a catalog chip."""
+    from . import catalogs
+    peaks = catalogs.hardware_entry(name)["peak_tflops_dense"]
+    comp = want if compute == "auto" else compute
+    if peaks.get(comp) is None:
+        comp = "bf16" if peaks.get("bf16") is not None else next(p for p, v in peaks.items() if v)
+    return want, comp
+
+
+def build(cfg: C.SweepConfig) -> Plan:
+    from . import catalogs
+
+    ax = cfg.axes
+    dims = dims_of(cfg)
+    coords: dict[str, np.ndarray] = {}
+    leaves: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
+    extra: dict[str, tuple[tuple[str, ...], np.ndarray, dict]] = {}
+
+    # precision
+    if isinstance(ax.precision, list | tuple):
+        precisions = list(ax.precision)
+        kv, compute = "bf16", "auto"
+        coords["precision"] = np.array(precisions, dtype=object)
+    elif isinstance(ax.precision, C.PrecisionSettings):
+        precisions, kv, compute = [ax.precision.weights], ax.precision.kv, ax.precision.compute
+    else:
+        precisions, kv, compute = [ax.precision], "bf16", "auto"
+    p_dims: tuple[str, ...] = ("precision",) if "precision" in dims else ()
+
+    def squeeze_p(a: np.ndarray) -> np.ndarray:  # (n, P) → (n,) when precision is not swept
+        return a if p_dims else a[:, 0]
+
+    chips_override = None if ax.chips is None or C.is_swept(ax.chips) else C.axis_values(ax.chips)[0]
+
+    # hardware
+    if isinstance(ax.hardware, C.HypotheticalHardware):
+        h = ax.hardware
+        coords["bw"] = np.array(C.axis_values(h.bw), dtype=np.float64)
+        coords["c_over_bw"] = np.array(C.axis_values(h.c_over_bw), dtype=np.float64)
+        leaves["hw.bw"] = (("bw",), coords["bw"])
+        leaves["hw.c_over_bw"] = (("c_over_bw",), coords["c_over_bw"])
+        leaves["hw.capacity"] = ((), np.array(h.capacity))
+        leaves["hw.price"] = ((), np.array(h.price_per_hour / 3600.0))
+        chips = h.chips if chips_override is None else chips_override
+        leaves["hw.chips"] = ((), np.array(chips))
+        hw_dims: tuple[str, ...] = ()
+    else:
+        labels, bw, cob, cap, price, chips, names, sources, comp_p = [], [], [], [], [], [], [], [], []
+        for item in ax.hardware:
+            if isinstance(item, str):
+                e = catalogs.hardware_entry(item)
+                row = []
+                cp_row = []
+                for p in precisions:
+                    _, cp = _hw_precisions(item, p, compute)
+                    hw = catalogs.hardware(item, precision=cp, chips=chips_override)
+                    row.append(float(hw.c_over_bw))
+                    cp_row.append(cp)
+                labels.append(item)
+                bw.append(float(hw.bw))
+                cap.append(float(hw.capacity))
+                price.append(float(hw.price) * 3600.0)
+                chips.append(float(hw.chips))
+                names.append(str(e.get("name", item)))
+                src = e.get("source", "catalog")
+                sources.append("; ".join(src) if isinstance(src, list) else str(src))
+                cob.append(row)
+                comp_p.append(cp_row)
+            else:
+                labels.append(item.name)
+                bw.append(item.bw)
+                c = item.c_over_bw if item.c_over_bw is not None else item.flops / 2.0 / item.bw
+                cob.append([c] * len(precisions))
+                comp_p.append(["inline"] * len(precisions))
+                cap.append(item.capacity)
+                price.append(item.price_per_hour)
+                chips.append(float(chips_override if chips_override is not None else (item.chips or 1.0)))
+                names.append(item.name)
+                sources.append(item.source)
+        coords["hardware"] = np.array(labels, dtype=object)
+        hw_dims = ("hardware",)
+        leaves["hw.bw"] = (hw_dims, np.array(bw))
+        leaves["hw.c_over_bw"] = (hw_dims + p_dims, squeeze_p(np.array(cob)))
+        leaves["hw.capacity"] = (hw_dims, np.array(cap))
+        leaves["hw.price"] = (hw_dims, np.array(price) / 3600.0)
+        leaves["hw.chips"] = (hw_dims, np.array(chips))
+        extra["bw"] = (hw_dims, np.array(bw), {"units": "B/s", "long_name": "HBM bandwidth per chip"})
+        extra["c_over_bw"] = (hw_dims + p_dims, squeeze_p(np.array(cob)),
+                              {"units": "MAC/B", "long_name": "machine balance C/BW"})
+        extra["compute_precision"] = (hw_dims + p_dims, squeeze_p(np.array(comp_p, dtype=object)),
+                                      {"long_name": "precision of the FLOPS used"})
+        extra["hardware_name"] = (hw_dims, np.array(names, dtype=object), {"long_name": "hardware"})
+        extra["hardware_source"] = (hw_dims, np.array(sources, dtype=object), {"long_name": "source"})
+    extra["capacity"] = (hw_dims, np.array(leaves["hw.capacity"][1], dtype=np.float64),
+                         {"units": "B", "long_name": "HBM capacity per chip"})
+    extra["price_per_hour"] = (hw_dims, np.array(leaves["hw.price"][1]) * 3600.0,
+                               {"units": "$/h", "long_name": "price per chip-hour"})
+    if C.is_swept(ax.chips):
+        coords["chips"] = np.array(C.axis_values(ax.chips), dtype=np.float64)
+        leaves["hw.chips"] = (("chips",), coords["chips"])
+    else:
+        extra["chips"] = (hw_dims, np.array(leaves["hw.chips"][1], dtype=np.float64),
+                          {"units": "chips", "long_name": "chips per replica"})
+    leaves["hw.flops_eff"] = ((), np.array(1.0))
+    leaves["hw.bw_eff"] = ((), np.array(1.0))
+
+    # model
+    att = ax.attention
+    if isinstance(ax.model, C.SparsityModel):
+        m = ax.model
+        coords["sparsity"] = np.array(C.axis_values(m.sparsity), dtype=np.float64)
+        m_dims: tuple[str, ...] = ()
+        leaves["m.n_total"] = ((), np.array(m.n_total))
+        leaves["m.sparsity"] = (("sparsity",), coords["sparsity"])
+        leaves["m.kv_bytes_per_token"] = ((), np.array(m.kv_bytes_per_token * _kv_bytes(kv) / 2.0))
+        bpw = np.array([_pbytes(p) for p in precisions])
+        leaves["m.bytes_per_weight"] = (p_dims, bpw if p_dims else np.array(bpw[0]))
+        for f in MODEL_FIELDS[4:]:
+            leaves["m." + f] = ((), np.array(0.0 if f == "kv_bytes_per_token_local" else np.inf))
+        extra["n_total"] = ((), np.array(m.n_total), {"units": "parameters", "long_name": "total parameters"})
+        extra["n_active"] = (("sparsity",), m.n_total / coords["sparsity"],
+                             {"units": "parameters", "long_name": "active parameters per token"})
+    else:
+        from rooflax.core.arch import Architecture, model_from_architecture
+        labels, rows, sources = [], [], []
+        for item in ax.model:
+            per_p = []
+            for p in precisions:
+                if isinstance(item, str):
+                    mod = catalogs.model(item, weights=p, kv=kv)
+                elif item.architecture is not None:
+                    mod = model_from_architecture(Architecture(**item.architecture), weights=p, kv=kv)
+                else:
+                    sp = item.sparsity if item.sparsity is not None else item.n_total / item.n_active
+                    from rooflax.core.specs import Model
+                    mod = Model(n_total=item.n_total, sparsity=sp,
+                                kv_bytes_per_token=item.kv_bytes_per_token * _kv_bytes(kv) / 2.0,
+                                bytes_per_weight=_pbytes(p))
+                per_p.append([float(np.asarray(getattr(mod, f))) for f in MODEL_FIELDS])
+            rows.append(per_p)
+            if isinstance(item, str):
+                labels.append(item)
+                src = catalogs.model_entry(item).get("source", "catalog")
+                sources.append("; ".join(src) if isinstance(src, list) else str(src))
+            else:
+                labels.append(item.name)
+                sources.append(item.source)
+        arr = np.array(rows)  # (M, P, F)
+        coords["model"] = np.array(labels, dtype=object)
+        m_dims = ("model",)
+        for j, f in enumerate(MODEL_FIELDS):
+            col = arr[:, :, j]
+            if f == "bytes_per_weight" and p_dims:
+                leaves["m." + f] = (m_dims + p_dims, col)
+            else:
+                leaves["m." + f] = (m_dims, col[:, 0])
+        extra["n_total"] = (m_dims, arr[:, 0, 0], {"units": "parameters", "long_name": "total parameters"})
+        extra["n_active"] = (m_dims, arr[:, 0, 0] / arr[:, 0, 1],
+                             {"units": "parameters", "long_name": "active parameters per token"})
+        extra["sparsity"] = (m_dims, arr[:, 0, 1], {"units": "1", "long_name": "N_total / N_active"})
+        extra["model_source"] = (m_dims, np.array(sources, dtype=object), {"long_name": "source"})
+    if att is not None:
+        for f in ("window", "top_k", "sqrt_coeff"):
+            v = getattr(att, f)
+            if v is not None:
+                leaves["m." + f] = ((), np.array(v))
+    extra["kv_bytes_per_token"] = (leaves["m.kv_bytes_per_token"][0],
+                                   np.asarray(leaves["m.kv_bytes_per_token"][1]),
+                                   {"units": "B/token", "long_name": "KV-cache bytes per token"})
+    extra["bytes_per_weight"] = (leaves["m.bytes_per_weight"][0],
+                                 np.asarray(leaves["m.bytes_per_weight"][1]),
+                                 {"units": "B", "long_name": "bytes per weight"})
+
+    # workload
+    coords["batch"] = np.array(C.axis_values(ax.batch), dtype=np.float64)
+    coords["context"] = np.array(C.axis_values(ax.context), dtype=np.float64)
+    leaves["wl.batch"] = (("batch",), coords["batch"])
+    leaves["wl.context"] = (("context",), coords["context"])
+    if C.is_swept(ax.slo):
+        coords["slo"] = np.array(C.axis_values(ax.slo), dtype=np.float64)
+        leaves["wl.slo"] = (("slo",), coords["slo"])
+    else:
+        slo = C.axis_values(ax.slo)
+        leaves["wl.slo"] = ((), np.array(slo[0] if slo else np.inf))
+
+    # variables
+    fdt = cfg.dtype
+    variables: dict[str, VarSpec] = {}
+    no_b = tuple(d for d in dims if d != "batch")
+    no_bc = tuple(d for d in no_b if d != "context")
+    from rooflax.core import BINDINGS, REASONS, REGIMES
+    for name in cfg.outputs.values:
+        u, ln = UNITS[name]
+        d = tuple(dims) if name in C.BATCH_OUTPUTS else no_b if name in C.OPTIMUM_OUTPUTS else no_bc
+        attrs = {"units": u, "long_name": ln}
+        dt = INT_VARS.get(name, fdt)
+        if name == "regime":
+            attrs.update(flag_values=list(range(len(REGIMES))), flag_meanings=" ".join(
+                r.replace(" ", "_") for r in REGIMES))
+        if name == "binding":
+            attrs.update(flag_values=list(range(len(BINDINGS))), flag_meanings=" ".join(BINDINGS))
+        variables[name] = VarSpec(d, dt, attrs)
+    sens = None
+    if cfg.outputs.sensitivities is not None:
+        s = cfg.outputs.sensitivities
+        sens = (tuple(s.of), tuple(s.knobs), tuple(s.kind))
+        for kind in s.kind:
+            for o in s.of:
+                for k in s.knobs:
+                    u = UNITS[o][0]
+                    attrs = {"units": "1" if kind == "elasticity" else f"{u} per {KNOB_UNITS[k]}",
+                             "long_name": f"{kind} of {o} with respect to {k}"}
+                    variables[f"{kind}__{o}__{k}"] = VarSpec(no_b, fdt, attrs)
+        variables["sensitivity_reason"] = VarSpec(no_b, "uint8", {
+            "units": "1", "long_name": "why a sensitivity is NaN",
+            "flag_values": list(range(len(REASONS))),
+            "flag_meanings": " ".join(r.split(":")[0].split(" ")[0] for r in REASONS),
+            "reasons": list(REASONS)})
+
+    # chunks: whole batch; the rest from the config or sized to target_block_points
+    shape = {d: len(coords[d]) for d in dims}
+    chunks = {d: shape[d] for d in dims}
+    for d, c in cfg.chunks.items():
+        chunks[d] = min(c, shape[d])
+    chunks["batch"] = shape["batch"]
+    for d in reversed(dims[:-1]):  # shrink outer dims first (not context, then context)
+        if d in cfg.chunks or d == "batch":
+            continue
+        rest = math.prod(chunks.values()) // chunks[d]
+        chunks[d] = max(1, min(shape[d], cfg.target_block_points // max(rest, 1)))
+    if "context" not in cfg.chunks:
+        rest = math.prod(chunks.values()) // chunks["context"]
+        chunks["context"] = max(1, min(shape["context"], cfg.target_block_points // max(rest, 1)))
+
+    return Plan(dims=dims, coords=coords, leaves=leaves, extra_coords=extra, variables=variables,
+                chunks=chunks, values=tuple(cfg.outputs.values), sens=sens, dtype=fdt,
+                config_json=cfg.normalized_json(), store=str(cfg.store))
+
+
+def _pbytes(p: str) -> float:
+    from rooflax.core.specs import precision_bytes
+    return precision_bytes(p)
+
+
+def _kv_bytes(p: str) -> float:
+    return _pbytes(p)

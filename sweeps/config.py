@@ -538,11 +538,23 @@ def check_store_writable(store: str) -> str | None:
     parent = p
     while not parent.exists():
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        return f"expected a writable location for the store, found {store!r} (cannot write in {str(parent)!r})"
-    if p.exists() and not os.access(p, os.W_OK | os.X_OK):
-        return f"expected a writable store, found {store!r} (not writable)"
+    probe_dir = p if p.exists() else parent
+    if not probe_dir.is_dir() or not _can_write(probe_dir):
+        return (f"expected a writable location for the store, found {store!r} "
+                f"(cannot write in {str(probe_dir)!r})")
     return None
+
+
+def _can_write(d: Path) -> bool:
+    """Really try (root passes os.access everywhere, even on /proc)."""
+    import tempfile
+    try:
+        fd, name = tempfile.mkstemp(dir=d, prefix=".rooflax-probe-")
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
 
 
 def finite_or_inf(x: float) -> float:

@@ -63,9 +63,11 @@ def b_max(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
 
 def _b_slo_memory(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Largest B with T_memory(B) ≤ SLO: (SLO·BW − N_total·w)/kv_read."""
-    head = wl.slo * hw.replica_bw - model.weight_bytes
+    finite = jnp.isfinite(wl.slo)  # no target: +inf, with NaN-free reverse-mode gradients
+    head = jnp.where(finite, wl.slo, 0.0) * hw.replica_bw - model.weight_bytes
     kv = rl.kv_read_bytes(model, wl)
-    return jnp.where(kv > 0, _safe_div(head, kv), jnp.where(head >= 0, jnp.inf, -jnp.inf))
+    value = jnp.where(kv > 0, _safe_div(head, kv), jnp.where(head >= 0, jnp.inf, -jnp.inf))
+    return jnp.where(finite, value, jnp.inf)
 
 
 def b_slo(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
@@ -85,18 +87,26 @@ def binding(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     return jnp.where(infeasible, INFEASIBLE, code).astype(jnp.int8)
 
 
-def b_star(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
-    """Optimal batch B* = min(B_x, B_max, B_slo); NaN where infeasible.
+def _optimum(hw: Hardware, model: Model, wl: Workload) -> tuple[jax.Array, jax.Array]:
+    """(B*, infeasible): B* selected by the binding constraint, 1.0 where infeasible.
 
-    The value is *selected* by the binding constraint rather than taken with
-    ``min``, so its derivative is the closed form's own (no 0.5/0.5 tie split).
+    The value is *selected* rather than taken with ``min``, so its derivative is
+    the binding closed form's own (no 0.5/0.5 tie split); infeasible points get a
+    harmless 1.0 so that masking them keeps reverse-mode gradients NaN-free.
     """
     code = binding(hw, model, wl)
     bx = b_x(hw, model, wl)
     bm = b_max(hw, model, wl)
     bs = _b_slo_memory(hw, model, wl)
     value = jnp.where(code == CROSSOVER, bx, jnp.where(code == CAPACITY, bm, bs))
-    return jnp.where(code == INFEASIBLE, jnp.nan, value)
+    infeasible = code == INFEASIBLE
+    return jnp.where(infeasible, 1.0, value), infeasible
+
+
+def b_star(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
+    """Optimal batch B* = min(B_x, B_max, B_slo); NaN where infeasible."""
+    b, infeasible = _optimum(hw, model, wl)
+    return jnp.where(infeasible, jnp.nan, b)
 
 
 def _at(wl: Workload, batch: jax.Array) -> Workload:
@@ -105,19 +115,21 @@ def _at(wl: Workload, batch: jax.Array) -> Workload:
 
 def latency_at_b_star(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Per-token latency at B*: T_memory(B*) (B* ≤ B_x, so memory-bound or balanced), s."""
-    return rl.t_memory(hw, model, _at(wl, b_star(hw, model, wl)))
+    b, infeasible = _optimum(hw, model, wl)
+    return jnp.where(infeasible, jnp.nan, rl.t_memory(hw, model, _at(wl, b)))
 
 
 def throughput_at_b_star(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Output tokens/s of a replica at B*."""
-    bs = b_star(hw, model, wl)
-    return bs / rl.t_memory(hw, model, _at(wl, bs))
+    b, infeasible = _optimum(hw, model, wl)
+    return jnp.where(infeasible, jnp.nan, b / rl.t_memory(hw, model, _at(wl, b)))
 
 
 def cost_at_b_star(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Cost per output token at B*, $."""
-    bs = b_star(hw, model, wl)
-    return rl.t_memory(hw, model, _at(wl, bs)) * hw.replica_price / bs
+    b, infeasible = _optimum(hw, model, wl)
+    cost = rl.t_memory(hw, model, _at(wl, b)) * hw.replica_price / b
+    return jnp.where(infeasible, jnp.nan, cost)
 
 
 def cost_per_mtok_at_b_star(hw: Hardware, model: Model, wl: Workload) -> jax.Array:

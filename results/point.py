@@ -1,0 +1,221 @@
+"""Point queries straight from the catalog: build the pytrees, evaluate any core quantity.
+
+This is the fast path of ``rooflax sensitivity`` / ``rooflax query``: it imports
+jax, :mod:`rooflax.core` and :mod:`rooflax.sweeps.catalogs` only (no xarray,
+dask or plotting packages).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+#: Canonical knobs with their SI unit and the words used in sentences.
+KNOB_UNITS: dict[str, str] = {
+    "bw": "B/s", "c_over_bw": "MAC/B", "capacity": "B", "price": "$/s", "chips": "chips",
+    "n_total": "params", "sparsity": "1", "kv_bytes_per_token": "B/token",
+    "bytes_per_weight": "B/param", "context": "tokens", "batch": "seqs", "slo": "s",
+}
+KNOB_WORDS: dict[str, str] = {
+    "bw": "bandwidth", "c_over_bw": "C/BW (compute at fixed bandwidth)", "capacity": "HBM capacity",
+    "price": "price per chip", "chips": "chips per replica", "n_total": "total parameters",
+    "sparsity": "sparsity (N_total/N_active)", "kv_bytes_per_token": "KV bytes per token",
+    "bytes_per_weight": "bytes per weight", "context": "context", "batch": "batch",
+    "slo": "latency target",
+}
+DEFAULT_KNOBS = ("bw", "c_over_bw", "sparsity", "capacity", "price", "context")
+
+
+@dataclasses.dataclass(frozen=True)
+class Quantity:
+    """A core quantity as the CLI, the cube and the plots name it."""
+
+    name: str
+    units: str
+    long_name: str
+    args: str  # which pytrees the core function takes: "hmw", "hm", "mw"
+    func: str  # attribute of rooflax.core
+    scale: float = 1.0
+
+    def fn(self) -> Callable[..., Any]:
+        from rooflax import core as rc
+
+        return getattr(rc, self.func)
+
+
+_Q = Quantity
+QUANTITIES: dict[str, Quantity] = {q.name: q for q in [
+    _Q("t_compute", "s", "compute time per step", "hmw", "t_compute"),
+    _Q("t_memory", "s", "memory time per step", "hmw", "t_memory"),
+    _Q("t_step", "s", "time per decode step", "hmw", "t_step"),
+    _Q("latency", "s", "latency per output token", "hmw", "latency"),
+    _Q("throughput", "tokens/s", "output tokens per second per replica", "hmw", "throughput"),
+    _Q("tokens_per_second_per_user", "tokens/s", "output tokens per second per user", "hmw",
+       "tokens_per_second_per_user"),
+    _Q("cost_per_token", "$", "cost per output token", "hmw", "cost_per_token"),
+    _Q("cost_per_mtok", "$/Mtok", "cost per million output tokens", "hmw", "cost_per_mtok"),
+    _Q("mfu", "1", "model FLOPs utilization", "hmw", "mfu"),
+    _Q("kv_share", "1", "KV share of memory traffic", "hmw", "kv_share"),
+    _Q("compute_memory_ratio", "1", "T_compute / T_memory", "hmw", "compute_memory_ratio"),
+    _Q("regime", "code", "regime (0 weight-bound, 1 KV-bound, 2 compute-bound)", "hmw", "regime"),
+    _Q("l_eff", "tokens", "cached tokens read per step", "mw", "l_eff"),
+    _Q("kv_read_bytes", "B", "KV bytes read per sequence per step", "mw", "kv_read_bytes"),
+    _Q("kv_store_bytes", "B", "KV bytes stored per sequence", "mw", "kv_store_bytes"),
+    _Q("b_x", "seqs", "crossover batch", "hmw", "b_x"),
+    _Q("b_x_kv_free", "seqs", "crossover batch with KV neglected", "hm", "b_x_kv_free"),
+    _Q("b_max", "seqs", "capacity batch", "hmw", "b_max"),
+    _Q("b_slo", "seqs", "SLO batch", "hmw", "b_slo"),
+    _Q("b_star", "seqs", "optimal batch B*", "hmw", "b_star"),
+    _Q("binding", "code", "binding constraint (0 crossover, 1 capacity, 2 slo, 3 infeasible)",
+       "hmw", "binding"),
+    _Q("cost_at_b_star", "$", "cost per output token at B*", "hmw", "cost_at_b_star"),
+    _Q("cost_per_mtok_at_b_star", "$/Mtok", "cost per million output tokens at B*", "hmw",
+       "cost_per_mtok_at_b_star"),
+    _Q("latency_at_b_star", "s", "latency per output token at B*", "hmw", "latency_at_b_star"),
+    _Q("throughput_at_b_star", "tokens/s", "output tokens per second per replica at B*", "hmw",
+       "throughput_at_b_star"),
+    _Q("latency_floor", "s", "latency floor N_total·w/BW", "hm", "latency_floor"),
+    _Q("cost_floor", "$", "cost per token as B → ∞", "hmw", "cost_floor"),
+    _Q("l_crit", "tokens", "critical context (KV traffic = weight traffic at B)", "hmw", "l_crit"),
+    _Q("l_bal", "tokens", "balanced context (KV slope = compute slope)", "hm", "l_bal"),
+    _Q("cost_ratio_b1", "1", "cost per token at B=1 over cost at B*", "hmw", "cost_ratio_b1"),
+]}
+
+#: Units of the sensitivity outputs.
+OUTPUT_UNITS = {"b_star": "seqs", "cost_at_b_star": "$", "latency_at_b_star": "s",
+                "throughput_at_b_star": "tokens/s"}
+OUTPUT_WORDS = {"b_star": "optimal batch B*", "cost_at_b_star": "cost per token",
+                "latency_at_b_star": "latency per token", "throughput_at_b_star": "throughput"}
+
+
+class UserError(ValueError):
+    """Bad input from the user: printed without a traceback, exit code 2."""
+
+
+def enable_compilation_cache() -> None:
+    """Persist XLA compilations across CLI runs (``$ROOFLAX_CACHE_DIR`` or ``~/.cache/rooflax/jax``).
+
+    A cold ``rooflax sensitivity`` spends most of its time compiling the
+    sensitivity graph; with the cache, later runs skip that. Left alone when the
+    user already configured a JAX cache (``JAX_COMPILATION_CACHE_DIR``).
+    """
+    import os
+
+    import jax
+
+    if os.environ.get("ROOFLAX_NO_CACHE") or jax.config.jax_compilation_cache_dir:
+        return
+    path = os.environ.get("ROOFLAX_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rooflax", "jax")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def _catalogs():
+    from rooflax.sweeps import catalogs
+
+    return catalogs
+
+
+def unknown_name_error():
+    """The catalog's UnknownNameError class."""
+    return _catalogs().UnknownNameError
+
+
+@dataclasses.dataclass
+class Point:
+    """One configuration: the three pytrees plus how they were named."""
+
+    hw: Any
+    model: Any
+    wl: Any
+    meta: dict[str, Any]
+
+    def parameters(self) -> dict[str, float]:
+        """Every canonical knob's value (SI units)."""
+        from rooflax import core as rc
+
+        trees = {"hardware": self.hw, "model": self.model, "workload": self.wl}
+        return {k: float(getattr(trees[t], f)) for k, (t, f) in rc.KNOBS.items()}
+
+
+def build_point(
+    hardware: str,
+    model: str,
+    *,
+    chips: float | None = None,
+    precision: str = "bf16",
+    weights: str | None = None,
+    kv_precision: str = "bf16",
+    price_per_hour: float | None = None,
+    context: float = 0.0,
+    batch: float = 1.0,
+    slo: float = math.inf,
+    set_: dict[str, float] | None = None,
+    scale: dict[str, float] | None = None,
+) -> Point:
+    """Pytrees for a catalog hardware × model at a workload.
+
+    ``precision`` is the compute precision (peak FLOPS); weights default to the
+    same precision (``weights="native"`` for the checkpoint's). ``set_`` sets any
+    canonical knob to a value and ``scale`` multiplies it (after ``set_``), for
+    hypothetical hardware: ``scale={"bw": 10, "c_over_bw": 0.1}`` is 10× bandwidth
+    at the same C.
+    """
+    from rooflax import core as rc
+
+    cat = _catalogs()
+    hw_key = cat.resolve_hardware(hardware)
+    m_key = cat.resolve_model(model)
+    weights = weights or precision
+    try:
+        hw = cat.hardware(hw_key, chips=chips, precision=precision, price_per_hour=price_per_hour)
+    except cat.UnknownNameError:
+        raise
+    except (ValueError, KeyError) as e:
+        raise UserError(str(e)) from None
+    try:
+        mdl = cat.model(m_key, weights=weights, kv=kv_precision)
+    except cat.UnknownNameError:
+        raise
+    except (ValueError, KeyError) as e:
+        raise UserError(str(e)) from None
+    wl = rc.Workload(batch=float(batch), context=float(context), slo=float(slo))
+    trees = {"hardware": hw, "model": mdl, "workload": wl}
+    for ops, how in ((set_ or {}, "set"), (scale or {}, "scale")):
+        for knob, v in ops.items():
+            if knob not in rc.KNOBS:
+                raise UserError(f"unknown knob {knob!r}; knobs: {', '.join(rc.KNOBS)}")
+            t, f = rc.KNOBS[knob]
+            old = float(getattr(trees[t], f))
+            trees[t] = trees[t].replace(**{f: float(v) if how == "set" else old * float(v)})
+    hw, mdl, wl = trees["hardware"], trees["model"], trees["workload"]
+    meta = {
+        "hardware": hw_key, "model": m_key, "chips": float(hw.chips), "precision": precision,
+        "weights": weights, "kv_precision": kv_precision,
+        "price_per_hour": float(hw.price) * 3600.0, "set": dict(set_ or {}),
+        "scale": dict(scale or {}),
+    }
+    return Point(hw, mdl, wl, meta)
+
+
+def evaluate(name: str, hw: Any, model: Any, wl: Any):
+    """Any quantity of :data:`QUANTITIES` on (broadcasting) pytrees, as a numpy array."""
+    import numpy as np
+
+    q = QUANTITIES.get(name)
+    if q is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(QUANTITIES), n=3)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise UserError(f"unknown quantity {name!r}{hint}; known: {', '.join(QUANTITIES)}")
+    args = {"hmw": (hw, model, wl), "hm": (hw, model), "mw": (model, wl)}[q.args]
+    return np.asarray(q.fn()(*args))

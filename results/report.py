@@ -1,0 +1,175 @@
+"""The sensitivity report: one point's optimum, partials and elasticities, as a dict and as rich tables.
+
+The dict is what ``rooflax sensitivity --json`` prints. Its keys are stable
+(schema ``rooflax.sensitivity/1``)::
+
+    schema        "rooflax.sensitivity/1"
+    source        "catalog" or "cube:<path>"
+    inputs        hardware, model, chips, precision, weights, kv_precision,
+                  price_per_hour ($/h per chip), context (tokens), slo (s or null),
+                  set / scale (knob overrides) — for a cube: the selected coordinates
+    parameters    every canonical knob's value in SI units (bw B/s, c_over_bw MAC/B,
+                  capacity B, price $/s per chip, chips, n_total, sparsity,
+                  kv_bytes_per_token B/token, bytes_per_weight B, context tokens,
+                  batch, slo s)
+    binding       "crossover" | "capacity" | "slo" | "infeasible"
+    reason        "ok" or why partials are NaN (core REASONS)
+    values        b_star (seqs), cost_at_b_star ($/token), cost_per_mtok_at_b_star
+                  ($/Mtok), latency_at_b_star (s), throughput_at_b_star (tokens/s per replica)
+    units         unit of each value, of each output and of each knob
+    partial       {output: {knob: ∂output/∂knob}} in output unit per knob SI unit
+    elasticity    {output: {knob: ∂ln output/∂ln knob}} (unit-free)
+    sentences     {output: {knob: "+1 % bandwidth → −0.62 % cost per token"}}
+
+Non-finite numbers (NaN, ±inf) are written as ``null``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .parse import si
+from .point import KNOB_UNITS, KNOB_WORDS, OUTPUT_UNITS, OUTPUT_WORDS
+
+SCHEMA = "rooflax.sensitivity/1"
+OUTPUTS = ("b_star", "cost_at_b_star", "latency_at_b_star", "throughput_at_b_star")
+_REASONS = ("ok", "infeasible: no feasible batch", "tie between binding constraints (kink of B*)")
+_BINDINGS = ("crossover", "capacity", "slo", "infeasible")
+
+
+def _f(x: Any) -> float:
+    return float(x)
+
+
+def sentence(output: str, knob: str, e: float, reason: str = "ok") -> str:
+    """"+1 % bandwidth → −0.62 % cost per token" (or why it is undefined)."""
+    kw, ow = KNOB_WORDS.get(knob, knob), OUTPUT_WORDS.get(output, output)
+    if e is None or math.isnan(e):
+        why = reason if reason != "ok" else "the knob is 0 or infinite"
+        return f"{kw} → {ow}: not defined ({why})"
+    if abs(e) < 1e-9:  # exact zeros and rounding noise of exactly cancelling terms
+        return f"+1 % {kw} → no change in {ow}"
+    sign = "+" if e > 0 else "−"
+    return f"+1 % {kw} → {sign}{abs(e):.3g} % {ow}"
+
+
+def from_values(
+    *,
+    source: str,
+    inputs: dict[str, Any],
+    parameters: dict[str, float],
+    binding: int,
+    reason: int,
+    values: dict[str, float],
+    partial: dict[str, dict[str, float]],
+    elasticity: dict[str, dict[str, float]],
+) -> dict[str, Any]:
+    """Assemble the report dict (floats; NaN kept until :func:`to_json`)."""
+    reason_text = _REASONS[int(reason)] if 0 <= int(reason) < len(_REASONS) else str(reason)
+    values = dict(values)
+    values["cost_per_mtok_at_b_star"] = 1e6 * values["cost_at_b_star"]
+    units = {
+        "values": {**OUTPUT_UNITS, "cost_per_mtok_at_b_star": "$/Mtok"},
+        "knobs": {k: KNOB_UNITS[k] for k in parameters if k in KNOB_UNITS},
+        "partial": {o: {k: f"{OUTPUT_UNITS[o]} per {KNOB_UNITS[k]}" for k in partial[o]}
+                    for o in partial},
+    }
+    sentences = {o: {k: sentence(o, k, elasticity[o][k], reason_text) for k in elasticity[o]}
+                 for o in elasticity}
+    return {
+        "schema": SCHEMA,
+        "source": source,
+        "inputs": inputs,
+        "parameters": parameters,
+        "binding": _BINDINGS[int(binding)],
+        "reason": reason_text,
+        "values": values,
+        "units": units,
+        "partial": partial,
+        "elasticity": elasticity,
+        "sentences": sentences,
+    }
+
+
+def from_point(point, *, knobs=None, outputs: tuple[str, ...] = OUTPUTS) -> dict[str, Any]:
+    """The report of a :class:`~rooflax.results.point.Point` via ``rc.sensitivities``."""
+    from rooflax import core as rc
+
+    from .point import DEFAULT_KNOBS
+
+    knobs = tuple(knobs or DEFAULT_KNOBS)
+    s = rc.sensitivities(point.hw, point.model, point.wl, outputs=tuple(outputs), knobs=knobs)
+    wl = point.wl
+    inputs = {**point.meta, "context": _f(wl.context),
+              "slo": _f(wl.slo) if math.isfinite(_f(wl.slo)) else None}
+    return from_values(
+        source="catalog",
+        inputs=inputs,
+        parameters=point.parameters(),
+        binding=int(rc.binding(point.hw, point.model, point.wl)),
+        reason=int(s["reason"]),
+        values={o: _f(s["value"][o]) for o in outputs},
+        partial={o: {k: _f(s["partial"][o][k]) for k in knobs} for o in outputs},
+        elasticity={o: {k: _f(s["elasticity"][o][k]) for k in knobs} for o in outputs},
+    )
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def to_json(report: dict[str, Any]) -> str:
+    """The report as JSON text (non-finite numbers as null)."""
+    import json
+
+    return json.dumps(_clean(report), indent=2, ensure_ascii=False)
+
+
+def render(report: dict[str, Any], console) -> None:
+    """Print the report as rich tables: the optimum, then one row per (output, knob)."""
+    from rich.table import Table
+
+    inp, v, p = report["inputs"], report["values"], report["parameters"]
+    title = " · ".join(
+        str(x) for x in (inp.get("hardware"), f"{si(p['chips'])} chips" if "chips" in p else None,
+                         inp.get("model"), f"context {si(p['context'], 'tokens')}",
+                         inp.get("precision")) if x)
+    t = Table(title=f"Optimum — {title}", show_header=True)
+    for col in ("B*", "binding", "$/Mtok at B*", "latency at B*", "throughput at B*",
+                "tokens/s per user"):
+        t.add_column(col, justify="right")
+    lat = v["latency_at_b_star"]
+    t.add_row(
+        f"{v['b_star']:.4g}" if math.isfinite(v["b_star"]) else "n/a",
+        report["binding"],
+        f"{v['cost_per_mtok_at_b_star']:.4g}",
+        si(lat, "s"),
+        si(v["throughput_at_b_star"], "tok/s"),
+        f"{1 / lat:.4g}" if lat and math.isfinite(lat) and lat > 0 else "n/a",
+    )
+    console.print(t)
+    hw_line = (f"BW {si(p['bw'], 'B/s')} · C/BW {p['c_over_bw']:.4g} MAC/B · "
+               f"HBM {si(p['capacity'], 'B')} · price ${p['price'] * 3600:.4g}/h per chip · "
+               f"N_total {si(p['n_total'])} · sparsity {p['sparsity']:.4g} · "
+               f"b {si(p['kv_bytes_per_token'], 'B/token')} · w {p['bytes_per_weight']:g} B")
+    console.print(hw_line, style="dim")
+    if report["reason"] != "ok":
+        console.print(f"partials undefined: {report['reason']}", style="yellow")
+    s = Table(title="Sensitivities (autodiff): partial ∂y/∂x and elasticity ∂ln y/∂ln x")
+    for col, j in (("output", "left"), ("knob", "left"), ("partial", "right"),
+                   ("unit", "left"), ("elasticity", "right"), ("in words", "left")):
+        s.add_column(col, justify=j)
+    for o, row in report["elasticity"].items():
+        for i, (k, e) in enumerate(row.items()):
+            d = report["partial"][o][k]
+            s.add_row(o if i == 0 else "", k, "n/a" if math.isnan(d) else f"{d:.4g}",
+                      report["units"]["partial"][o][k], "n/a" if math.isnan(e) else f"{e:+.4f}",
+                      report["sentences"][o][k], end_section=(i == len(row) - 1))
+    console.print(s)

@@ -26,6 +26,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 #: Bytes per element of the precisions rooflax knows. ``mxfp4`` is 4 bits plus
@@ -55,6 +56,13 @@ def precision_bytes(precision: str) -> float:
 
 class _Leaves:
     """Shared helpers of the three parameter pytrees."""
+
+    def __post_init__(self) -> None:
+        # Lists and tuples of numbers become arrays (a list would otherwise be a sub-pytree).
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, list | tuple):
+                object.__setattr__(self, field.name, np.asarray(value, dtype=float))
 
     def replace(self, **changes: Any):
         """A copy with some leaves changed (``dataclasses.replace``)."""

@@ -1,0 +1,221 @@
+"""``rooflax explore``: seed 000's T_compute / T_memory simulator as a Panel app.
+
+Sliders for L, b, BW, N_active, N_total, C, w and the batch; the two lines and
+their crossover B* move live; readouts "Compute / Memory ratio" and "KV share"
+at the chosen batch, as in the seed (its defaults give 3.34e-2 and 1.38 % at
+B = 128). A picker loads any catalog hardware (replica of ``chips`` chips at a
+precision) and model. Every number comes from :mod:`rooflax.core`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: The seed's defaults: N_active = 37e9, C = 1e15 MAC/s, N_total = 671e9 at 1 byte,
+#: BW = 4.8e12 B/s, L = 1024, b = 71 680 B/token, B = 128.
+SEED_DEFAULTS = {"L": 1024.0, "b": 71680.0, "BW": 4.8e12, "N_active": 37e9, "N_total": 671e9,
+                 "C": 1e15, "w": 1.0, "batch": 128}
+
+
+def sci(x: float) -> str:
+    """The seed's number style: 3.34e-2 (three significant digits, unpadded exponent)."""
+    if not math.isfinite(x):
+        return "∞" if x > 0 else "n/a"
+    if x == 0:
+        return "0"
+    e = int(math.floor(math.log10(abs(x))))
+    m = x / 10**e
+    if round(m, 2) >= 10:
+        m, e = m / 10, e + 1
+    return f"{m:.2f}e{e}"
+
+
+def numbers(L: float, b: float, BW: float, N_active: float, N_total: float, C: float, w: float,
+            batch: float) -> dict[str, float]:
+    """Everything the app shows, from core functions (seed units: MAC/s, B/s, bytes)."""
+    from rooflax import core as rc
+
+    hw = rc.Hardware(bw=BW, c_over_bw=C / BW, capacity=math.inf)
+    model = rc.Model(n_total=N_total, sparsity=N_total / N_active, kv_bytes_per_token=b,
+                     bytes_per_weight=w)
+    wl = rc.Workload(batch=float(batch), context=L)
+    bx = float(rc.b_x(hw, model, wl))
+    return {
+        "t_compute": float(rc.t_compute(hw, model, wl)),
+        "t_memory": float(rc.t_memory(hw, model, wl)),
+        "ratio": float(rc.compute_memory_ratio(hw, model, wl)),
+        "kv_share": float(rc.kv_share(hw, model, wl)),
+        "b_x": bx,
+        "b_x_kv_free": float(rc.b_x_kv_free(hw, model)),
+        "latency_floor": float(rc.latency_floor(hw, model)),
+        "regime": rc.REGIMES[int(rc.regime(hw, model, wl))],
+    }
+
+
+def curves(L, b, BW, N_active, N_total, C, w, bmax: float, n: int = 200):
+    """T_compute and T_memory over batch 0 … bmax (core functions on a batch vector)."""
+    from rooflax import core as rc
+
+    B = np.linspace(0.0, bmax, n)
+    hw = rc.Hardware(bw=BW, c_over_bw=C / BW, capacity=math.inf)
+    model = rc.Model(n_total=N_total, sparsity=N_total / N_active, kv_bytes_per_token=b,
+                     bytes_per_weight=w)
+    wl = rc.Workload(batch=B, context=L)
+    return B, np.asarray(rc.t_compute(hw, model, wl)), np.asarray(rc.t_memory(hw, model, wl))
+
+
+def build_app():
+    """The Panel layout (a new one per browser session)."""
+    import panel as pn
+    from bokeh.models import ColumnDataSource, Span
+    from bokeh.plotting import figure
+
+    from rooflax.sweeps import catalogs
+
+    d = SEED_DEFAULTS
+    W = pn.widgets
+    sl = {
+        "L": W.EditableFloatSlider(name="L — context (tokens)", start=0, end=262144, step=256,
+                                   value=d["L"], format="0,0"),
+        "b": W.EditableFloatSlider(name="b — KV bytes per token", start=0, end=400000, step=256,
+                                   value=d["b"], format="0,0"),
+        "BW": W.EditableFloatSlider(name="BW — memory bandwidth (TB/s)", start=0.1, end=100,
+                                    step=0.1, value=d["BW"] / 1e12),
+        "N_active": W.EditableFloatSlider(name="N_active — active params (B)", start=0.5,
+                                          end=1000, step=0.5, value=d["N_active"] / 1e9),
+        "N_total": W.EditableFloatSlider(name="N_total — total params (B)", start=0.5, end=2000,
+                                         step=0.5, value=d["N_total"] / 1e9),
+        "C": W.EditableFloatSlider(name="C — MAC/s (P = 1e15)", start=0.01, end=50, step=0.01,
+                                   value=d["C"] / 1e15),
+        "w": W.EditableFloatSlider(name="w — bytes per weight", start=0.25, end=4, step=0.125,
+                                   value=d["w"]),
+        "batch": W.EditableIntSlider(name="B — batch", start=1, end=20000, step=1,
+                                     value=d["batch"]),
+    }
+    scale = {"L": 1.0, "b": 1.0, "BW": 1e12, "N_active": 1e9, "N_total": 1e9, "C": 1e15,
+             "w": 1.0, "batch": 1.0}
+    hw_pick = W.Select(name="hardware", options=["(seed defaults)"] + catalogs.hardware_names())
+    chips = W.IntInput(name="chips", value=1, start=1, end=4096)
+    precision = W.Select(name="precision", options=["bf16", "fp8", "fp4", "int8"], value="fp8")
+    model_pick = W.Select(name="model", options=["(seed defaults)"] + catalogs.model_names())
+    weights = W.Select(name="weights", options=["fp8", "bf16", "fp4", "native"], value="fp8")
+    load = W.Button(name="Load from catalog", button_type="primary")
+    status = pn.pane.HTML("", css_classes=["rooflax-status"])
+
+    src = ColumnDataSource({"B": [], "tc": [], "tm": []})
+    pt = ColumnDataSource({"x": [], "y": []})
+    now = ColumnDataSource({"x": [], "y": []})
+    fig = figure(height=430, width=760, title="T_compute / T_memory vs batch",
+                 x_axis_label="batch B (sequences)", y_axis_label="time per step (s)",
+                 tools="pan,wheel_zoom,box_zoom,reset,hover,save")
+    fig.line("B", "tc", source=src, color="#d62728", line_width=3, legend_label="T_compute")
+    fig.line("B", "tm", source=src, color="#1f77b4", line_width=3, legend_label="T_memory")
+    fig.scatter("x", "y", source=pt, size=12, color="black", marker="diamond",
+                legend_label="crossover B*")
+    fig.scatter("x", "y", source=now, size=9, color="#9467bd", legend_label="current B")
+    vline = Span(location=0, dimension="height", line_dash="dashed", line_color="black")
+    fig.add_layout(vline)
+    fig.legend.location = "top_left"
+
+    ratio = pn.pane.HTML("", css_classes=["rooflax-ratio"])
+    share = pn.pane.HTML("", css_classes=["rooflax-kvshare"])
+    cross = pn.pane.HTML("", css_classes=["rooflax-bstar"])
+    detail = pn.pane.HTML("", css_classes=["rooflax-detail"])
+
+    def value(k):
+        return float(sl[k].value) * scale[k]
+
+    def update(*_):
+        args = {k: value(k) for k in ("L", "b", "BW", "N_active", "N_total", "C", "w")}
+        nb = numbers(batch=value("batch"), **args)
+        bx = nb["b_x"]
+        bmax = max(2.0 * value("batch"), 2.0 * bx if math.isfinite(bx) else 0.0, 16.0)
+        B, tc, tm = curves(bmax=bmax, **args)
+        src.data = {"B": B, "tc": tc, "tm": tm}
+        if math.isfinite(bx) and bx > 0:
+            pt.data = {"x": [bx], "y": [bx * args["N_active"] / args["C"]]}
+            vline.location = bx
+            vline.visible = True
+        else:
+            pt.data = {"x": [], "y": []}
+            vline.visible = False
+        now.data = {"x": [value("batch")], "y": [max(nb["t_compute"], nb["t_memory"])]}
+        ratio.object = f"<b>Compute / Memory ratio:</b> <span id='ratio'>{sci(nb['ratio'])}</span>"
+        share.object = f"<b>KV share:</b> <span id='kvshare'>{nb['kv_share'] * 100:.2f}%</span>"
+        cross.object = ("<b>Crossover B*:</b> <span id='bstar'>"
+                        + (f"{bx:,.0f}" if math.isfinite(bx) else "none (KV slope ≥ compute slope)")
+                        + f"</span> · KV-free sweet spot (C/BW)·(N_total·w/N_active) = "
+                        f"{nb['b_x_kv_free']:,.0f}")
+        detail.object = (f"At B = {value('batch'):,.0f}: T_compute = {sci(nb['t_compute'])} s, "
+                         f"T_memory = {sci(nb['t_memory'])} s ({nb['regime']}); "
+                         f"C/BW = {args['C'] / args['BW']:,.1f} MAC/B; latency floor "
+                         f"N_total·w/BW = {sci(nb['latency_floor'])} s")
+
+    def set_slider(k, v):
+        s = sl[k]
+        x = v / scale[k]
+        if x > s.end:
+            s.end = float(x * 2) if k != "batch" else int(x * 2)
+        s.value = type(s.value)(x) if k == "batch" else float(x)
+
+    def do_load(*_):
+        msgs = []
+        try:
+            if hw_pick.value != "(seed defaults)":
+                hw = catalogs.hardware(hw_pick.value, chips=chips.value, precision=precision.value)
+                set_slider("BW", float(hw.replica_bw))
+                set_slider("C", float(hw.replica_macs))
+                msgs.append(f"{hw_pick.value} × {chips.value} at {precision.value}")
+            else:
+                set_slider("BW", d["BW"])
+                set_slider("C", d["C"])
+            if model_pick.value != "(seed defaults)":
+                m = catalogs.model(model_pick.value, weights=weights.value)
+                set_slider("N_total", float(m.n_total))
+                set_slider("N_active", float(m.n_active))
+                set_slider("b", float(m.kv_bytes_per_token))
+                set_slider("w", float(m.bytes_per_weight))
+                msgs.append(f"{model_pick.value} ({weights.value} weights)")
+                if float(m.kv_bytes_per_token_local):
+                    msgs.append("sliding-window layers not shown: b is the global layers' KV")
+            else:
+                for k in ("N_total", "N_active", "b", "w"):
+                    set_slider(k, d[k])
+            status.object = "loaded " + "; ".join(msgs) if msgs else "seed defaults"
+        except ValueError as e:
+            status.object = f"<span style='color:#b00'>{e}</span>"
+        update()
+
+    for s in sl.values():
+        s.param.watch(update, "value")
+    load.on_click(do_load)
+    update()
+    intro = pn.pane.Markdown(
+        "### T_compute / T_memory batch-size simulator\n"
+        "T_compute = B × N_active / C, T_memory = (N_total·w + B × L × b) / BW. "
+        "Raising L or b, or lowering BW, steepens T_memory and moves the crossover right.")
+    controls = pn.Column(*sl.values(), pn.layout.Divider(), hw_pick, chips, precision,
+                         model_pick, weights, load, status, width=340)
+    return pn.Row(controls, pn.Column(intro, ratio, share, cross, detail, pn.pane.Bokeh(fig)))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(port: int = 5006, show: bool = True) -> None:
+    """Serve the app on 127.0.0.1:``port`` until interrupted."""
+    import panel as pn
+
+    pn.extension()
+    port = port or _free_port()
+    print(f"rooflax explore: http://127.0.0.1:{port}/", flush=True)
+    pn.serve(build_app, port=port, address="127.0.0.1", show=show,
+             websocket_origin=[f"127.0.0.1:{port}", f"localhost:{port}"],
+             title="rooflax explore", threaded=False, print_output=False)

@@ -56,11 +56,11 @@ DEFAULT_KNOBS = tuple(KNOBS)
 
 def _tie(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """True where the two smallest of (B_x, B_max, B_slo) coincide (a kink of B*)."""
-    b = jnp.stack(jnp.broadcast_arrays(opt.b_x(hw, model, wl), opt.b_max(hw, model, wl),
-                                       opt.b_slo(hw, model, wl)))
-    b = jnp.sort(b, axis=0)
-    rtol = 64 * jnp.finfo(b.dtype).eps
-    return jnp.isfinite(b[0]) & (jnp.abs(b[1] - b[0]) <= rtol * jnp.abs(b[0]))
+    a, b, c = opt.b_x(hw, model, wl), opt.b_max(hw, model, wl), opt.b_slo(hw, model, wl)
+    lowest = jnp.minimum(jnp.minimum(a, b), c)
+    second = jnp.maximum(jnp.minimum(a, b), jnp.minimum(jnp.maximum(a, b), c))  # the median
+    rtol = 64 * jnp.finfo(lowest.dtype).eps
+    return jnp.isfinite(lowest) & (jnp.abs(second - lowest) <= rtol * jnp.abs(lowest))
 
 
 def reason(hw: Hardware, model: Model, wl: Workload) -> jax.Array:

@@ -36,11 +36,11 @@ def test_wheel_imports_outside_the_repo(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(unpacked), *deps])}
     code = (
         "import rooflax.core as rc, rooflax.sweeps.catalogs as cat;"
-        "assert rc.__file__.startswith(%r), rc.__file__;"
+        f"assert rc.__file__.startswith({str(unpacked)!r}), rc.__file__;"
         "hw = cat.hardware('h200', chips=8, precision='fp8');"
         "m = cat.model('deepseek-v3', weights='fp8');"
         "print(rc.BINDINGS[int(rc.binding(hw, m, rc.Workload(context=4096.0)))])"
-    ) % str(unpacked)
+    )
     out = subprocess.run([sys.executable, "-s", "-c", code], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr

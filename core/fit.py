@@ -139,6 +139,8 @@ QUANTITIES: dict[str, tuple[Callable[[Hardware, Model, Workload], jax.Array], st
     "kv_share": (rl.kv_share, "1", "KV fraction of memory traffic"),
     "t_compute": (rl.t_compute, "s", "compute time of a step"),
     "t_memory": (rl.t_memory, "s", "memory time of a step"),
+    "kv_bytes_per_sequence": (lambda hw, m, wl: rl.kv_store_bytes(m, wl), "bytes", "KV bytes one sequence keeps"),
+    "weight_bytes": (lambda hw, m, wl: m.weight_bytes, "bytes", "N_total·w"),
 }
 
 
@@ -371,16 +373,16 @@ def _phi_of_theta(unk: Unknown, theta: float) -> float:
 
 # --------------------------------------------------------------------------- residuals
 def _residual_fns(problem: Problem):
+    """Residual functions; ``y`` and ``s`` (observed values and σ) are arguments of the
+    data residual so that a compiled fit can be reused for new data (same structure)."""
     unknowns = problem.unknowns
     obs = problem.observations
-    y = jnp.array([o.value for o in obs], jnp.float64)
-    s = jnp.array([o.sigma for o in obs], jnp.float64)
     prior_idx = [i for i, u in enumerate(unknowns) if u.prior_mean is not None]
 
     def theta_of_phi(phi):
         return {u.name: _theta_of_phi(u, phi[i]) for i, u in enumerate(unknowns)}
 
-    def data_res(phi):
+    def data_res_ys(phi, y, s):
         th = theta_of_phi(phi)
         pred = jnp.stack([_value(problem, o, th) for o in obs]) if obs else jnp.zeros(0)
         return (pred - y) / s
@@ -390,17 +392,26 @@ def _residual_fns(problem: Problem):
         rows = [(th[unknowns[i].name] - unknowns[i].prior_mean) / unknowns[i].prior_sigma for i in prior_idx]
         return jnp.stack(rows) if rows else jnp.zeros(0)
 
-    def res_phi(phi):
-        return jnp.concatenate([data_res(phi), prior_res(phi)])
+    def res_phi_ys(phi, y, s):
+        return jnp.concatenate([data_res_ys(phi, y, s), prior_res(phi)])
 
     def phi_of_u(u):
         return jnp.stack([_to_phi(unk, u[i]) for i, unk in enumerate(unknowns)])
 
-    def res_u(u):
-        r = res_phi(phi_of_u(u))
+    def res_u_ys(u, y, s):
+        r = res_phi_ys(phi_of_u(u), y, s)
         return jnp.where(jnp.isfinite(r), r, 1e6)
 
-    return res_u, res_phi, data_res, phi_of_u
+    return res_u_ys, res_phi_ys, data_res_ys, phi_of_u
+
+
+#: Compiled multi-start LM per problem *structure* (observed values and σ are arguments).
+_COMPILED: dict[str, Any] = {}
+
+
+def _structure_key(problem: Problem, iterations: int) -> str:
+    obs = [(o.name, o.expr, o.over) for o in problem.observations]
+    return repr((problem.unknowns, sorted(problem.scenarios.items()), obs, iterations))
 
 
 def _lm(res_u, u0, mask, iterations):
@@ -535,13 +546,32 @@ def fit(problem: Problem, *, starts: int = 8, seed: int = 0, iterations: int = 1
         raise ValueError("nothing to fit: no unknowns")
     if not problem.observations:
         raise ValueError("nothing to fit to: no observations")
-    res_u, res_phi, data_res, phi_of_u = _residual_fns(problem)
+    res_u_ys, res_phi_ys, data_res_ys, phi_of_u = _residual_fns(problem)
+    y_obs = jnp.array([o.value for o in problem.observations], jnp.float64)
+    s_obs = jnp.array([o.sigma for o in problem.observations], jnp.float64)
+
+    def res_phi(phi):
+        return res_phi_ys(phi, y_obs, s_obs)
+
+    def data_res(phi):
+        return data_res_ys(phi, y_obs, s_obs)
+
     warnings: list[str] = []
 
     # -- several starts at once
     # one compiled, vmapped LM serves the starts and the profile scans (same padded batch size)
     width = max(starts, k * profile_points if profile else 1)
-    batched = jax.jit(jax.vmap(lambda u, m: _lm(res_u, u, m, iterations)))
+    key = _structure_key(problem, iterations)
+    if key not in _COMPILED:
+        if len(_COMPILED) > 32:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[key] = jax.jit(jax.vmap(
+            lambda u, m, y, s: _lm(lambda v: res_u_ys(v, y, s), u, m, iterations),
+            in_axes=(0, 0, None, None)))
+    compiled = _COMPILED[key]
+
+    def batched(u_rows, m_rows):
+        return compiled(u_rows, m_rows, y_obs, s_obs)
 
     def run(u_rows: np.ndarray, m_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = u_rows.shape[0]
@@ -662,8 +692,8 @@ def fit(problem: Problem, *, starts: int = 8, seed: int = 0, iterations: int = 1
                           float(_theta_of_phi(u, right)) if right is not None else u.hi)
             r.interval_kind = "profile"
             if left is not None and right is not None:
-                a, b = phi_best[i] - left, right - phi_best[i]
-                r.asymmetric = bool(max(a, b) > 1.25 * min(a, b))
+                a, b = r.estimate - r.interval[0], r.interval[1] - r.estimate  # in θ: is "± σ" fair?
+                r.asymmetric = bool(max(a, b) > 1.25 * max(min(a, b), 1e-300))
             else:
                 r.asymmetric = True
                 side = "lower" if left is None else "upper"
@@ -689,6 +719,8 @@ def fit(problem: Problem, *, starts: int = 8, seed: int = 0, iterations: int = 1
         gn = np.linalg.norm(g)
         ident = not (null_full.size and gn > 0 and np.linalg.norm(null_full @ g) > 1e-6 * gn)
         sigma = float(np.sqrt(max(g @ cov_s @ g, 0.0))) if ident else math.inf
+        if not math.isfinite(val):
+            sigma = math.nan  # an infinite value (e.g. no crossover) has no linearized σ
         unit = quantity_unit(dq.expr.quantity) if dq.over is None else "1"
         der_res.append(DerivedResult(dq.name, val, sigma, bool(ident), unit))
 

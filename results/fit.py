@@ -57,7 +57,7 @@ def result_dict(loaded, result, dropped: list[str] | None = None) -> dict[str, A
         comparisons.append({
             "name": c.name, "derived": c.derived, "deduced": _num(d.value),
             "deduced_sigma": _num(d.sigma), "stated": stated,
-            "ratio_deduced_over_stated": _num(d.value / mid) if mid else None,
+            "ratio_deduced_over_stated": _num(d.value / mid) if mid and d.identifiable else None,
             "unit": c.unit, "source": c.source, "note": c.note,
         })
     return {
@@ -108,9 +108,13 @@ def render(doc: dict[str, Any], console) -> None:
     if doc["dropped_observations"]:
         console.print(f"dropped observations: {', '.join(doc['dropped_observations'])}")
     chi2 = doc["chi2"]
+    dof = doc["dof"]
+    dof_text = (f"{dof} degree(s) of freedom" if dof >= 0
+                else f"{-dof} more unknown(s) than observations and priors")
+    cond = _fmt(doc["condition"], 3) if doc["condition"] is not None else "∞"
     console.print(
-        f"χ² = {_fmt(chi2, 3)} for {doc['dof']} degree(s) of freedom; data Jacobian rank "
-        f"{doc['rank']} of {doc['n_unknowns']} (condition {_fmt(doc['condition'], 3)}); "
+        f"χ² = {_fmt(chi2, 3)} for {dof_text}; data Jacobian rank "
+        f"{doc['rank']} of {doc['n_unknowns']} (condition {cond}); "
         f"{doc['starts_agreeing']} of {doc['starts']} starts reached the best minimum")
 
     t = Table(title="unknowns (68 % intervals)", title_justify="left")

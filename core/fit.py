@@ -145,19 +145,30 @@ QUANTITIES: dict[str, tuple[Callable[[Hardware, Model, Workload], jax.Array], st
 
 
 def _register_prefill() -> None:
-    """Input-token quantities, when the core has prefill (issue 5)."""
+    """Input-token quantities, when the core has prefill (issue 5); names tried in order."""
     try:
         from . import prefill  # type: ignore[attr-defined]
-    except ImportError:
+    except Exception:  # noqa: BLE001 — no prefill (yet): the decode quantities stand alone
         return
-    for name, fn_name, unit, text in (
-        ("cost_per_mtok_input", "cost_per_mtok_input", "$/Mtok", "cost per million input (prompt) tokens"),
-        ("ttft", "ttft", "s", "time to first token"),
-        ("input_tokens_per_s_per_chip", "input_tokens_per_second_per_chip", "tok/s", "prefill tokens/s per chip"),
-    ):
-        fn = getattr(prefill, fn_name, None)
+
+    def first(*names):
+        return next((getattr(prefill, n) for n in names if callable(getattr(prefill, n, None))), None)
+
+    entries = (
+        ("cost_per_mtok_input", first("cost_per_minput", "cost_per_mtok_input"), "$/Mtok",
+         "cost per million input (prompt) tokens"),
+        ("ttft", first("ttft"), "s", "time to first token"),
+        ("input_tokens_per_s_per_replica", first("input_throughput"), "tok/s", "prefill tokens/s of a replica"),
+        ("output_input_price_ratio", first("output_input_price_ratio"), "1",
+         "cost per output token over cost per input token"),
+    )
+    for name, fn, unit, text in entries:
         if fn is not None:
-            QUANTITIES[name] = (fn, unit, text)
+            QUANTITIES[name] = ((lambda f: lambda hw, m, wl: f(hw, m, wl))(fn), unit, text)
+    tp = first("input_throughput")
+    if tp is not None:
+        QUANTITIES["input_tokens_per_s_per_chip"] = (
+            lambda hw, m, wl: tp(hw, m, wl) / hw.chips, "tok/s", "prefill tokens/s per chip")
 
 
 _register_prefill()

@@ -4,7 +4,6 @@ the reported uncertainty), non-identifiable set-ups reported as such, bounds res
 import math
 
 import jax
-import numpy as np
 import pytest
 
 from rooflax import core as rc

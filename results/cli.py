@@ -36,6 +36,15 @@ def _root() -> None:
 register_sweep_commands(app)
 
 
+def _register_fit(app: typer.Typer) -> None:
+    from .fit import register
+
+    register(app)
+
+
+_register_fit(app)
+
+
 # --------------------------------------------------------------------------- helpers
 def _console(stderr: bool = False):
     from rich.console import Console
@@ -138,15 +147,17 @@ def sensitivity(
       units, partial {OUTPUT: {KNOB: dy/dx}}, elasticity {OUTPUT: {KNOB: dlny/dlnx}},
       sentences {OUTPUT: {KNOB: text}}.
     """
+    from rooflax.core import KNOBS
+
     from . import parse, report
-    from .point import KNOB_UNITS, UserError
+    from .point import UserError
 
     knobs = None
     if knob:
-        knobs = list(KNOB_UNITS) if "all" in knob else [k for k in knob]
-        bad = [k for k in knobs if k not in KNOB_UNITS]
+        knobs = list(KNOBS) if "all" in knob else [k for k in knob]
+        bad = [k for k in knobs if k not in KNOBS]
         if bad:
-            raise UserError(f"unknown knob(s) {', '.join(bad)}; knobs: {', '.join(KNOB_UNITS)}")
+            raise UserError(f"unknown knob(s) {', '.join(bad)}; knobs: {', '.join(KNOBS)}")
     if cube is not None:
         from .cube import open_cube, point_report
 

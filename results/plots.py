@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -362,6 +363,37 @@ def _webdriver():
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
 
 
+_CDN_SHEET = re.compile(
+    r'\{"type":"object","name":"ImportedStyleSheet","id":"([^"]+)",'
+    r'"attributes":\{"url":"https://cdn\.holoviz\.org/panel/[^/"]+/dist/([^"?]+)(?:\?[^"]*)?"\}\}')
+
+
+def _inline_panel_stylesheets(path: str) -> None:
+    """Make a saved HTML file self-contained: Panel writes its widget stylesheets as links to
+    cdn.holoviz.org even with inline resources; replace each with the CSS of the installed
+    Panel (an ``InlineStyleSheet``), so the file renders offline without failed requests."""
+    import json
+    from pathlib import Path
+
+    import panel
+
+    dist = Path(panel.__file__).parent / "dist"
+    text = Path(path).read_text(encoding="utf-8")
+
+    def sub(m: re.Match) -> str:
+        f = dist / m.group(2)
+        if not f.is_file():
+            return m.group(0)
+        css = json.dumps(f.read_text(encoding="utf-8"))[1:-1].replace("</", "<\\/")
+        head = '{"type":"object","name":"InlineStyleSheet","id":"' + m.group(1)
+        return head + '","attributes":{"css":"' + css + '"}}'
+
+    text = _CDN_SHEET.sub(sub, text)
+    # the favicon links too: an empty data URI instead of a request to the CDN
+    text = re.sub(r'href="https://cdn\.holoviz\.org/[^"]*\.(?:ico|png|svg)"', 'href="data:,"', text)
+    Path(path).write_text(text, encoding="utf-8")
+
+
 def save(obj, path: str) -> str:
     """Write ``obj`` to ``path``: ``.html`` interactive and offline, or ``.png`` static."""
     import os
@@ -374,6 +406,7 @@ def save(obj, path: str) -> str:
         pane = pn.panel(obj, widget_location="right_top")
         pane.save(path, embed=True, resources=INLINE, max_states=10000, progress=False,
                   title=os.path.basename(path))
+        _inline_panel_stylesheets(path)
         return path
     if ext == ".png":
         import os.path as op

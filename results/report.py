@@ -71,9 +71,9 @@ def from_values(
     values["cost_per_mtok_at_b_star"] = 1e6 * values["cost_at_b_star"]
     units = {
         "values": {**OUTPUT_UNITS, "cost_per_mtok_at_b_star": "$/Mtok"},
-        "knobs": {k: KNOB_UNITS[k] for k in parameters if k in KNOB_UNITS},
-        "partial": {o: {k: f"{OUTPUT_UNITS[o]} per {KNOB_UNITS[k]}" for k in partial[o]}
-                    for o in partial},
+        "knobs": {k: KNOB_UNITS.get(k, "SI") for k in parameters},
+        "partial": {o: {k: f"{OUTPUT_UNITS[o]} per {KNOB_UNITS.get(k, 'SI unit')}"
+                        for k in partial[o]} for o in partial},
     }
     sentences = {o: {k: sentence(o, k, elasticity[o][k], reason_text) for k in elasticity[o]}
                  for o in elasticity}

@@ -9,7 +9,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from . import optimum, roofline, sensitivity  # noqa: E402
+from . import optimum, parallel, prefill, roofline, sensitivity  # noqa: E402
 from .optimum import (  # noqa: E402
     BINDINGS,
     b_max,
@@ -25,6 +25,7 @@ from .optimum import (  # noqa: E402
     l_bal,
     l_crit,
     latency_at_b_star,
+    step_at_b_star,
     latency_floor,
     throughput_at_b_star,
 )
@@ -43,8 +44,12 @@ from .roofline import (  # noqa: E402
     regime,
     t_compute,
     t_memory,
+    t_comm,
     t_step,
     throughput,
+    tokens_per_step,
+    attn_flops,
+    macs_per_seq,
     tokens_per_second_per_user,
 )
 from .sensitivity import KNOBS, OUTPUTS, REASONS, elasticity, sensitivities  # noqa: E402
@@ -59,4 +64,6 @@ __all__ = [
     "latency_at_b_star", "latency_floor", "mfu", "optimum", "precision_bytes", "regime",
     "roofline", "sensitivities", "sensitivity", "stack", "t_compute", "t_memory", "t_step",
     "throughput", "throughput_at_b_star", "tokens_per_second_per_user",
+    "t_comm", "tokens_per_step", "attn_flops", "macs_per_seq", "step_at_b_star", "parallel",
+    "prefill",
 ]

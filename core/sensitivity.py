@@ -37,7 +37,22 @@ KNOBS: dict[str, tuple[str, str]] = {
     "context": ("workload", "context"),
     "batch": ("workload", "batch"),
     "slo": ("workload", "slo"),
+    # extended model (neutral defaults: 0 or inf partials/elasticities are NaN where x is 0/inf)
+    "flops_eff": ("hardware", "flops_eff"),
+    "bw_eff": ("hardware", "bw_eff"),
+    "link_bw": ("hardware", "link_bw"),
+    "link_eff": ("hardware", "link_eff"),
+    "link_latency": ("hardware", "link_latency"),
+    "dp": ("hardware", "dp"),
+    "expert_replicas": ("hardware", "expert_replicas"),
+    "attn_flops_per_ctx_token": ("model", "attn_flops_per_ctx_token"),
+    "spec_k": ("workload", "spec_k"),
+    "spec_alpha": ("workload", "spec_alpha"),
 }
+
+#: The knobs of the seeds' model (SPEC "Sensitivity").
+SEED_KNOBS = ("bw", "c_over_bw", "capacity", "price", "chips", "n_total", "sparsity",
+              "kv_bytes_per_token", "bytes_per_weight", "context", "batch", "slo")
 
 #: The outputs whose sensitivities are reported, each a function of (hw, model, wl).
 OUTPUTS: dict[str, Callable[[Hardware, Model, Workload], jax.Array]] = {
@@ -45,6 +60,12 @@ OUTPUTS: dict[str, Callable[[Hardware, Model, Workload], jax.Array]] = {
     "cost_at_b_star": opt.cost_at_b_star,
     "latency_at_b_star": opt.latency_at_b_star,
     "throughput_at_b_star": opt.throughput_at_b_star,
+}
+
+#: Further outputs one may ask :func:`sensitivities` for (not in the default set).
+EXTRA_OUTPUTS: dict[str, Callable[[Hardware, Model, Workload], jax.Array]] = {
+    "cost_floor": opt.cost_floor,
+    "b_x": opt.b_x,
 }
 
 #: Reason codes of :func:`sensitivities`.
@@ -108,7 +129,7 @@ def sensitivities(
     outputs, knobs = tuple(outputs), tuple(knobs)
 
     def f(h, m, w):
-        return {name: OUTPUTS[name](h, m, w) for name in outputs}
+        return {name: {**OUTPUTS, **EXTRA_OUTPUTS}[name](h, m, w) for name in outputs}
 
     values = f(*trees)
     code = reason(*trees)

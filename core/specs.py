@@ -101,6 +101,23 @@ class Hardware(_Leaves):
     """Achieved fraction of peak FLOPS (1 = the roofline bound)."""
     bw_eff: ArrayLike = 1.0
     """Achieved fraction of peak HBM bandwidth (1 = the roofline bound)."""
+    # Extended model: interconnect and layout (core.parallel). Neutral defaults = the seeds'
+    # "one big chip": a free link, no replication of weights or KV.
+    link_bw: ArrayLike = jnp.inf
+    """Scale-out/scale-up link bandwidth per chip, bytes/s, one direction (inf: free)."""
+    link_eff: ArrayLike = 1.0
+    """Achieved fraction of peak link bandwidth."""
+    link_latency: ArrayLike = 0.0
+    """Latency per collective message (one all-reduce, one dispatch or combine), s."""
+    overlap: ArrayLike = 1.0
+    """1: communication overlaps compute/memory (max); 0: serialized (sum); in between: a blend."""
+    dp: ArrayLike = 1.0
+    """Data-parallel attention groups in the replica; attention/dense TP degree = chips/dp."""
+    expert_replicas: ArrayLike = 1.0
+    """Copies of each routed expert in the replica (EP degree = chips/expert_replicas; >1 also
+    for redundant experts, e.g. 288 slots for 256 experts: 1.125)."""
+    moe_ep: ArrayLike = 1.0
+    """1: routed experts are expert-parallel (all-to-all); 0: tensor-parallel (all-reduce)."""
 
     @classmethod
     def from_peak(
@@ -113,6 +130,7 @@ class Hardware(_Leaves):
         chips: ArrayLike = 1.0,
         flops_eff: ArrayLike = 1.0,
         bw_eff: ArrayLike = 1.0,
+        **extended: ArrayLike,
     ) -> Hardware:
         """From datasheet numbers: dense peak FLOP/s, bytes/s, bytes, $/h per chip."""
         return cls(
@@ -123,6 +141,7 @@ class Hardware(_Leaves):
             chips=chips,
             flops_eff=flops_eff,
             bw_eff=bw_eff,
+            **extended,
         )
 
     # Replica-level resources (what the equations use). -----------------------
@@ -150,6 +169,21 @@ class Hardware(_Leaves):
     def replica_price(self) -> jax.Array:
         """p·n, $/s."""
         return self.price * self.chips
+
+    @property
+    def replica_link_bw(self) -> jax.Array:
+        """Achieved link bandwidth of one chip, bytes/s (link_bw·link_eff)."""
+        return self.link_bw * self.link_eff
+
+    @property
+    def tp(self) -> jax.Array:
+        """Tensor-parallel degree of attention and dense layers: chips/dp."""
+        return self.chips / self.dp
+
+    @property
+    def ep(self) -> jax.Array:
+        """Expert-parallel degree: chips/expert_replicas."""
+        return self.chips / self.expert_replicas
 
     @property
     def price_per_hour(self) -> jax.Array:
@@ -189,6 +223,35 @@ class Model(_Leaves):
     """KV bytes per token of the sliding-window (local) layers of a hybrid model."""
     local_window: ArrayLike = jnp.inf
     """Window of the local layers, tokens."""
+    # Extended model (defaults: the seeds' model). ------------------------------------------
+    attn_flops_per_ctx_token: ArrayLike = 0.0
+    """Decode attention FLOPs per generated token per cached token read by the global layers
+    (dense/GQA 4·layers·heads·head_dim; MLA absorbed 2·layers·heads·(2·kv_lora+rope);
+    DeepSeek-V3 ≈ 16 990 208). 0: the seeds' model (T_compute = B·2·N_active/FLOPS)."""
+    attn_flops_per_ctx_token_local: ArrayLike = 0.0
+    """The same for the sliding-window (local) layers of a hybrid model, over min(L, W_local)."""
+    expert_fraction: ArrayLike = 0.0
+    """Fraction of N_total that is routed experts (0: treat all weights as dense/replicated alike)."""
+    expert_activation: ArrayLike = 1.0
+    """experts_per_token / num_experts: the chance a token touches a given routed expert
+    (weights read per step: experts touched by B tokens, 1 − (1 − k/E)^tokens)."""
+    kv_heads: ArrayLike = jnp.inf
+    """KV heads (1 for MLA): KV is replicated max(1, tp/kv_heads) times under tensor parallelism."""
+    hidden: ArrayLike = 0.0
+    """Hidden size d (activations communicated per token per collective), elements."""
+    layers: ArrayLike = 0.0
+    """Decoder layers."""
+    moe_layers: ArrayLike = 0.0
+    """Layers with routed experts."""
+    experts_per_token: ArrayLike = 0.0
+    """Routed experts per token (top-k): all-to-all copies per token per MoE layer."""
+    route_limit: ArrayLike = jnp.inf
+    """Most destinations a token's dispatch crosses the link to (DeepSeek-V3 node-limited
+    routing: 4 nodes, one copy per node, forwarded inside the node); inf: experts_per_token."""
+    act_bytes: ArrayLike = 2.0
+    """Bytes per activation element in all-reduce and EP combine (bf16 2)."""
+    dispatch_bytes: ArrayLike = 2.0
+    """Bytes per activation element in EP dispatch (fp8 dispatch ≈ 1)."""
 
     @property
     def n_active(self) -> jax.Array:
@@ -232,6 +295,14 @@ class Workload(_Leaves):
     """L: tokens of context held in KV per sequence."""
     slo: ArrayLike = jnp.inf
     """Per-token latency target, s (inf: none)."""
+    spec_k: ArrayLike = 0.0
+    """Speculative decoding / MTP: tokens drafted per step (continuous relaxation; 0: off)."""
+    spec_alpha: ArrayLike = 0.0
+    """Acceptance rate of a drafted token, in [0, 1]."""
+    prompt: ArrayLike = 0.0
+    """Prefill: prompt tokens per sequence (core.prefill)."""
+    prefill_batch: ArrayLike = 1.0
+    """Prefill: prompts processed together in one prefill step (core.prefill)."""
 
 
 def stack(items: Sequence[Any], axis: int = 0, ndim: int = 1) -> Any:

@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from .grid import HW_FIELDS, MODEL_FIELDS, Plan
+from .grid import HW_FIELDS, MODEL_FIELDS, WL_FIELDS, Plan
 
 
 def block_inputs(plan: Plan, index: tuple[int, ...]) -> tuple[dict[str, np.ndarray], dict[str, slice]]:
@@ -53,7 +53,7 @@ def _kernel(dims: tuple[str, ...], values: tuple[str, ...], sens, dtype: str, va
     def f(leaves):
         hw = rc.Hardware(**{k: leaves["hw." + k] for k in HW_FIELDS})
         m = rc.Model(**{k: leaves["m." + k] for k in MODEL_FIELDS})
-        wl = rc.Workload(batch=leaves["wl.batch"], context=leaves["wl.context"], slo=leaves["wl.slo"])
+        wl = rc.Workload(**{k: leaves["wl." + k] for k in WL_FIELDS})
         one = jnp.ones((), dtype=dtype)
         wl1 = wl.replace(batch=one)
         full = jnp.broadcast_shapes(*(jnp.shape(x) for x in leaves.values()))

@@ -61,8 +61,16 @@ OPTIMUM_OUTPUTS = (
 STATIC_OUTPUTS = ("l_bal", "latency_floor", "b_x_kv_free")
 ALL_OUTPUTS = BATCH_OUTPUTS + OPTIMUM_OUTPUTS + STATIC_OUTPUTS
 SENS_OUTPUTS = ("b_star", "cost_at_b_star", "latency_at_b_star", "throughput_at_b_star")
+#: = rooflax.core.sensitivity.KNOBS (a test keeps them equal).
 KNOBS = ("bw", "c_over_bw", "capacity", "price", "chips", "n_total", "sparsity",
-         "kv_bytes_per_token", "bytes_per_weight", "context", "batch", "slo")
+         "kv_bytes_per_token", "bytes_per_weight", "context", "batch", "slo",
+         "flops_eff", "bw_eff", "link_bw", "link_eff", "link_latency", "dp", "expert_replicas",
+         "attn_flops_per_ctx_token", "spec_k", "spec_alpha")
+#: Extended-physics scalar knobs a config may set (scalar) or sweep (list/range), in dim order:
+#: leaf name → which pytree ("hw" | "wl").
+EXTRA_AXES = {"flops_eff": "hw", "bw_eff": "hw", "link_bw": "hw", "link_eff": "hw",
+              "link_latency": "hw", "overlap": "hw", "spec_k": "wl", "spec_alpha": "wl"}
+LAYOUTS = ("auto", "one-chip", "tp", "ep")
 PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "mxfp4")
 DEFAULT_VALUES = ("t_step", "throughput", "cost_per_mtok", "kv_share", "regime", "b_star",
                   "binding", "cost_per_mtok_at_b_star", "latency_at_b_star",
@@ -97,6 +105,10 @@ Price = Annotated[float, _q("price", allow_zero=True), Field(json_schema_extra={
 Time = Annotated[float, _q("time", allow_inf=True), Field(json_schema_extra={"examples": ["50 ms"]})]
 Tokens = Annotated[float, _q("tokens", allow_zero=True), Field(json_schema_extra={"examples": ["128k"]})]
 Number = Annotated[float, _q("number")]
+Fraction = Annotated[float, _q("number", allow_zero=True)]
+LinkBandwidth = Annotated[float, _q("bandwidth", allow_inf=True),
+                          Field(json_schema_extra={"examples": ["900 GB/s"]})]
+Latency = Annotated[float, _q("time", allow_zero=True), Field(json_schema_extra={"examples": ["5 us"]})]
 Precision = Annotated[str, BeforeValidator(_choice("precisions", PRECISIONS))]
 OutputName = Annotated[str, BeforeValidator(_choice("outputs", ALL_OUTPUTS))]
 SensOutput = Annotated[str, BeforeValidator(_choice("sensitivity outputs", SENS_OUTPUTS))]
@@ -170,6 +182,9 @@ TokenAxis = _axis(Tokens, "Tokens")
 BandwidthAxis = _axis(Bandwidth, "Bandwidth")
 NumberAxis = _axis(Number, "Number")
 TimeAxis = _axis(Time, "Time")
+FractionAxis = _axis(Fraction, "Fraction")
+LinkBandwidthAxis = _axis(LinkBandwidth, "LinkBandwidth")
+LatencyAxis = _axis(Latency, "Latency")
 
 
 def _catalog():
@@ -312,6 +327,19 @@ class Axes(_Frozen):
     chips: NumberAxis | None = None
     slo: TimeAxis | None = None
     attention: Attention | None = None
+    # extended physics knobs: a scalar overrides every point (and the efficiency catalog), a
+    # list/range sweeps it as its own dim. Unset: the catalog's value (physics: extended) or the
+    # neutral default (physics: seeds: efficiencies 1, free link, no speculative decoding).
+    flops_eff: FractionAxis | None = Field(None, description="achieved fraction of peak FLOPS")
+    bw_eff: FractionAxis | None = Field(None, description="achieved fraction of peak HBM bandwidth")
+    link_bw: LinkBandwidthAxis | None = Field(
+        None, description="scale-up link bandwidth per chip, one direction ('900 GB/s'; inf: free)")
+    link_eff: FractionAxis | None = Field(None, description="achieved fraction of peak link bandwidth")
+    link_latency: LatencyAxis | None = Field(None, description="latency per collective message")
+    overlap: FractionAxis | None = Field(
+        None, description="1: communication overlaps compute/memory; 0: serialized")
+    spec_k: FractionAxis | None = Field(None, description="speculative/MTP tokens drafted per step")
+    spec_alpha: FractionAxis | None = Field(None, description="acceptance rate of a drafted token")
 
     @field_validator("batch")
     @classmethod
@@ -361,10 +389,31 @@ class SweepConfig(_Frozen):
     target_block_points: int = Field(4_000_000, ge=1000, description="points per block when chunks are not given")
     store: str | None = Field(None, description="Zarr store path (default: out/<config stem>.zarr)")
     dtype: Literal["float32", "float64"] = "float32"
+    physics: Literal["seeds", "extended"] = Field(
+        "seeds", description="seeds: the seeds' decode step (catalog peaks, one big chip); extended: "
+        "attention FLOPs, default efficiencies, the scale-up link and a multi-chip layout")
+    layout: Annotated[str, BeforeValidator(_choice("layouts", LAYOUTS))] | None = Field(
+        None, description="replica layout (core.parallel.layout); auto: ep for MoE models, tp for "
+        "dense ones. Default: auto with physics extended, one-chip with seeds")
+
+    def layout_kind(self) -> str:
+        return self.layout or ("auto" if self.physics == "extended" else "one-chip")
 
     def normalized_json(self) -> str:
-        """The config as canonical JSON (what the cube's ``rooflax_config`` attr holds)."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """The config as canonical JSON (what the cube's ``rooflax_config`` attr holds).
+
+        Fields added with the extended physics are left out while unset, so the JSON (and the
+        resume check of existing cubes) of a seeds config is what it was before them.
+        """
+        d = self.model_dump(mode="json")
+        if d.get("physics") == "seeds":
+            d.pop("physics")
+        if d.get("layout") is None:
+            d.pop("layout", None)
+        for k in EXTRA_AXES:
+            if d["axes"].get(k) is None:
+                d["axes"].pop(k, None)
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
 
 def json_schema() -> dict:

@@ -17,9 +17,16 @@ import numpy as np
 
 from . import config as C
 
-HW_FIELDS = ("bw", "c_over_bw", "capacity", "price", "chips", "flops_eff", "bw_eff")
+HW_FIELDS = ("bw", "c_over_bw", "capacity", "price", "chips", "flops_eff", "bw_eff",
+             "link_bw", "link_eff", "link_latency", "overlap", "dp", "expert_replicas", "moe_ep")
 MODEL_FIELDS = ("n_total", "sparsity", "kv_bytes_per_token", "bytes_per_weight", "window", "top_k",
-                "sqrt_coeff", "kv_bytes_per_token_local", "local_window")
+                "sqrt_coeff", "kv_bytes_per_token_local", "local_window",
+                "attn_flops_per_ctx_token", "attn_flops_per_ctx_token_local", "expert_fraction",
+                "expert_activation", "kv_heads", "hidden", "layers", "moe_layers",
+                "experts_per_token", "route_limit", "act_bytes", "dispatch_bytes")
+WL_FIELDS = ("batch", "context", "slo", "spec_k", "spec_alpha")
+#: Hardware leaves that efficiency.hardware fills from the catalog (physics: extended).
+_HW_EXT = ("flops_eff", "bw_eff", "link_bw", "link_eff", "link_latency", "overlap")
 
 UNITS = {
     "t_compute": ("s", "compute time per decode step"),
@@ -52,7 +59,18 @@ UNITS = {
 }
 KNOB_UNITS = {"bw": "B/s", "c_over_bw": "MAC/B", "capacity": "B", "price": "$/s", "chips": "chips",
               "n_total": "parameters", "sparsity": "1", "kv_bytes_per_token": "B/token",
-              "bytes_per_weight": "B", "context": "tokens", "batch": "sequences", "slo": "s"}
+              "bytes_per_weight": "B", "context": "tokens", "batch": "sequences", "slo": "s",
+              "flops_eff": "1", "bw_eff": "1", "link_bw": "B/s", "link_eff": "1", "link_latency": "s",
+              "dp": "groups", "expert_replicas": "copies", "attn_flops_per_ctx_token": "FLOP/token",
+              "spec_k": "tokens", "spec_alpha": "1"}
+EXTRA_AXIS_ATTRS = {"flops_eff": ("1", "achieved fraction of peak FLOPS"),
+                    "bw_eff": ("1", "achieved fraction of peak HBM bandwidth"),
+                    "link_bw": ("B/s", "scale-up link bandwidth per chip, one direction"),
+                    "link_eff": ("1", "achieved fraction of peak link bandwidth"),
+                    "link_latency": ("s", "latency per collective message"),
+                    "overlap": ("1", "communication overlap (1: max, 0: sum)"),
+                    "spec_k": ("tokens", "speculative tokens drafted per step"),
+                    "spec_alpha": ("1", "acceptance rate of a drafted token")}
 INT_VARS = {"regime": "int8", "binding": "int8"}
 
 
@@ -66,6 +84,7 @@ def dims_of(cfg: C.SweepConfig) -> list[str]:
         dims.append("chips")
     if C.is_swept(ax.slo):
         dims.append("slo")
+    dims += [k for k in C.EXTRA_AXES if C.is_swept(getattr(ax, k))]
     return dims + ["batch", "context"]
 
 
@@ -159,6 +178,8 @@ def build(cfg: C.SweepConfig) -> Plan:
         return a if p_dims else a[:, 0]
 
     chips_override = None if ax.chips is None or C.is_swept(ax.chips) else C.axis_values(ax.chips)[0]
+    extended = cfg.physics == "extended"
+    hw_default = _defaults(rc_specs().Hardware)
 
     # hardware
     if isinstance(ax.hardware, C.HypotheticalHardware):
@@ -172,18 +193,28 @@ def build(cfg: C.SweepConfig) -> Plan:
         chips = h.chips if chips_override is None else chips_override
         leaves["hw.chips"] = ((), np.array(chips))
         hw_dims: tuple[str, ...] = ()
+        for f in _HW_EXT:
+            leaves["hw." + f] = ((), np.array(hw_default[f]))
     else:
         labels, bw, cob, cap, price, chips, names, sources, comp_p = [], [], [], [], [], [], [], [], []
+        ext = []  # (H, P, len(_HW_EXT))
         for item in ax.hardware:
             if isinstance(item, str):
                 e = catalogs.hardware_entry(item)
                 row = []
                 cp_row = []
+                ext_row = []
                 for p in precisions:
                     _, cp = _hw_precisions(item, p, compute)
-                    hw = catalogs.hardware(item, precision=cp, chips=chips_override)
+                    if extended:  # default efficiencies and the scale-up link
+                        from . import efficiency
+                        hw = efficiency.hardware(item, precision=cp, chips=chips_override)
+                    else:
+                        hw = catalogs.hardware(item, precision=cp, chips=chips_override)
                     row.append(float(hw.c_over_bw))
                     cp_row.append(cp)
+                    ext_row.append([float(np.asarray(getattr(hw, f))) for f in _HW_EXT])
+                ext.append(ext_row)
                 labels.append(item)
                 bw.append(float(hw.bw))
                 cap.append(float(hw.capacity))
@@ -200,6 +231,7 @@ def build(cfg: C.SweepConfig) -> Plan:
                 c = item.c_over_bw if item.c_over_bw is not None else item.flops / 2.0 / item.bw
                 cob.append([c] * len(precisions))
                 comp_p.append(["inline"] * len(precisions))
+                ext.append([[float(hw_default[f]) for f in _HW_EXT]] * len(precisions))
                 cap.append(item.capacity)
                 price.append(item.price_per_hour)
                 chips.append(float(chips_override if chips_override is not None else (item.chips or 1.0)))
@@ -219,6 +251,13 @@ def build(cfg: C.SweepConfig) -> Plan:
                                       {"long_name": "precision of the FLOPS used"})
         extra["hardware_name"] = (hw_dims, np.array(names, dtype=object), {"long_name": "hardware"})
         extra["hardware_source"] = (hw_dims, np.array(sources, dtype=object), {"long_name": "source"})
+        ext_arr = np.array(ext, dtype=np.float64)
+        for j, f in enumerate(_HW_EXT):
+            col = ext_arr[:, :, j]
+            if p_dims and not np.array_equal(col, col[:, :1].repeat(col.shape[1], 1)):
+                leaves["hw." + f] = (hw_dims + p_dims, col)
+            else:
+                leaves["hw." + f] = (hw_dims, col[:, 0])
     extra["capacity"] = (hw_dims, np.array(leaves["hw.capacity"][1], dtype=np.float64),
                          {"units": "B", "long_name": "HBM capacity per chip"})
     extra["price_per_hour"] = (hw_dims, np.array(leaves["hw.price"][1]) * 3600.0,
@@ -229,8 +268,22 @@ def build(cfg: C.SweepConfig) -> Plan:
     else:
         extra["chips"] = (hw_dims, np.array(leaves["hw.chips"][1], dtype=np.float64),
                           {"units": "chips", "long_name": "chips per replica"})
-    leaves["hw.flops_eff"] = ((), np.array(1.0))
-    leaves["hw.bw_eff"] = ((), np.array(1.0))
+    # extended knobs set or swept by the config (hardware ones override the efficiency catalog)
+    wl_default = _defaults(rc_specs().Workload)
+    for k, which in C.EXTRA_AXES.items():
+        v = getattr(ax, k)
+        key = f"{which}.{k}"
+        if C.is_swept(v):
+            coords[k] = np.array(C.axis_values(v), dtype=np.float64)
+            leaves[key] = ((k,), coords[k])
+        elif v is not None:
+            leaves[key] = ((), np.array(C.axis_values(v)[0], dtype=np.float64))
+        elif which == "wl":
+            leaves[key] = ((), np.array(wl_default[k], dtype=np.float64))
+        if extended and not C.is_swept(v) and k in EXTRA_AXIS_ATTRS:
+            u, ln = EXTRA_AXIS_ATTRS[k]
+            extra[k] = (leaves[key][0], np.asarray(leaves[key][1], dtype=np.float64),
+                        {"units": u, "long_name": ln})
 
     # model
     att = ax.attention
@@ -243,21 +296,32 @@ def build(cfg: C.SweepConfig) -> Plan:
         leaves["m.kv_bytes_per_token"] = ((), np.array(m.kv_bytes_per_token * _kv_bytes(kv) / 2.0))
         bpw = np.array([_pbytes(p) for p in precisions])
         leaves["m.bytes_per_weight"] = (p_dims, bpw if p_dims else np.array(bpw[0]))
+        m_default = _defaults(rc_specs().Model)
         for f in MODEL_FIELDS[4:]:
-            leaves["m." + f] = ((), np.array(0.0 if f == "kv_bytes_per_token_local" else np.inf))
+            leaves["m." + f] = ((), np.array(float(m_default[f])))
+        moe = (("sparsity",), coords["sparsity"] > 1.0)
         extra["n_total"] = ((), np.array(m.n_total), {"units": "parameters", "long_name": "total parameters"})
         extra["n_active"] = (("sparsity",), m.n_total / coords["sparsity"],
                              {"units": "parameters", "long_name": "active parameters per token"})
     else:
         from rooflax.core.arch import Architecture, model_from_architecture
-        labels, rows, sources = [], [], []
+        from rooflax.core.parallel import extended_model
+        labels, rows, sources, is_moe = [], [], [], []
         for item in ax.model:
             per_p = []
+            if isinstance(item, str):
+                is_moe.append(bool(catalogs.architecture(item).is_moe))
+            elif item.architecture is not None:
+                is_moe.append(bool(Architecture(**item.architecture).is_moe))
+            else:
+                is_moe.append(bool((item.sparsity or item.n_total / item.n_active) > 1.0))
             for p in precisions:
                 if isinstance(item, str):
-                    mod = catalogs.model(item, weights=p, kv=kv)
+                    mod = catalogs.model(item, weights=p, kv=kv, extended=extended)
                 elif item.architecture is not None:
-                    mod = model_from_architecture(Architecture(**item.architecture), weights=p, kv=kv)
+                    arch = Architecture(**item.architecture)
+                    mod = (extended_model(arch, weights=p, kv=kv) if extended
+                           else model_from_architecture(arch, weights=p, kv=kv))
                 else:
                     sp = item.sparsity if item.sparsity is not None else item.n_total / item.n_active
                     from rooflax.core.specs import Model
@@ -287,6 +351,27 @@ def build(cfg: C.SweepConfig) -> Plan:
                              {"units": "parameters", "long_name": "active parameters per token"})
         extra["sparsity"] = (m_dims, arr[:, 0, 1], {"units": "1", "long_name": "N_total / N_active"})
         extra["model_source"] = (m_dims, np.array(sources, dtype=object), {"long_name": "source"})
+        moe = (m_dims, np.array(is_moe))
+
+    # layout of a replica (core.parallel.layout): dp, expert_replicas, moe_ep
+    kind = cfg.layout_kind()
+    if kind == "one-chip":
+        for f in ("dp", "expert_replicas", "moe_ep"):
+            leaves["hw." + f] = ((), np.array(1.0))
+    else:
+        c_dims, c_val = leaves["hw.chips"]
+        if kind == "auto":
+            ep_dims, is_ep = moe
+        else:
+            ep_dims, is_ep = (), np.array(kind == "ep")
+        u, (c, e) = _outer(dims, [(c_dims, c_val), (ep_dims, is_ep)])
+        dp = np.where(e, c, 1.0).astype(np.float64)
+        leaves["hw.dp"] = (u, dp)
+        leaves["hw.expert_replicas"] = ((), np.array(1.0))
+        leaves["hw.moe_ep"] = (ep_dims, np.where(is_ep, 1.0, 0.0))
+        if extended:
+            extra["dp"] = (u, dp, {"units": "groups",
+                                   "long_name": "data-parallel attention groups per replica"})
     if att is not None:
         for f in ("window", "top_k", "sqrt_coeff"):
             v = getattr(att, f)
@@ -363,6 +448,25 @@ def build(cfg: C.SweepConfig) -> Plan:
     return Plan(dims=dims, coords=coords, leaves=leaves, extra_coords=extra, variables=variables,
                 chunks=chunks, values=tuple(cfg.outputs.values), sens=sens, dtype=fdt,
                 config_json=cfg.normalized_json(), store=str(cfg.store))
+
+
+def rc_specs():
+    from rooflax.core import specs
+    return specs
+
+
+def _defaults(cls) -> dict[str, float]:
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+
+def _outer(dims: list[str], parts):
+    """Broadcast leaves on their own dims to the union of their dims (in plan order)."""
+    u = tuple(d for d in dims if any(d in pd for pd, _ in parts))
+    out = []
+    for pd, a in parts:
+        a = np.asarray(a)
+        out.append(a.reshape([a.shape[pd.index(d)] if d in pd else 1 for d in u]))
+    return u, out
 
 
 def _pbytes(p: str) -> float:

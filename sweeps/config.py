@@ -12,9 +12,13 @@ A config is one YAML file::
       precision: fp8                 # weights+compute precision; a list sweeps it
       chips: 8                       # scalar overrides the catalog; a list sweeps it
       slo: [inf, 50 ms]              # per-token latency targets (optional)
+      # extended knobs (optional; scalar: override, list/range: a dim of its own):
+      # flops_eff, bw_eff, link_bw ("900 GB/s"), link_eff, link_latency, overlap, spec_k, spec_alpha
+    physics: seeds                   # seeds | extended (attention FLOPs, efficiencies, link)
+    layout: auto                     # auto (ep for MoE, tp for dense) | ep | tp | one-chip
     outputs:
       values: [t_step, throughput, cost_per_mtok, b_star, binding, cost_per_mtok_at_b_star]
-      sensitivities: {of: [b_star, cost_at_b_star], knobs: [bw, c_over_bw, sparsity],
+      sensitivities: {of: [b_star, cost_at_b_star], knobs: [bw, c_over_bw, sparsity],  # any core KNOB
                       kind: [partial, elasticity]}
     chunks: {context: 8}
 

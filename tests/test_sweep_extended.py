@@ -47,7 +47,7 @@ def test_extended_example_matches_core(tmp_path):
     rng = np.random.default_rng(5)
     points = [("hgx-h200-8", "deepseek-v3", 1), ("gb200-nvl72", "deepseek-v3", 3),
               ("hgx-h200-8", "llama-3.1-70b", 0), ("gb200-nvl72", "qwen3-235b-a22b", 1)]
-    for hw_name, model_name, k in points:
+    for i, (hw_name, model_name, k) in enumerate(points):
         hw, m, wl0 = _expected(hw_name, model_name, float(k), alpha)
         sel = dict(hardware=hw_name, model=model_name, spec_k=float(k))
         for _ in range(1):
@@ -64,6 +64,8 @@ def test_extended_example_matches_core(tmp_path):
             np.testing.assert_allclose(at.cost_per_mtok_at_b_star.values,
                                        opt.cost_per_mtok_at_b_star(hw, m, wl1), rtol=1e-9)
             assert int(at.binding.values) == int(opt.binding(hw, m, wl1))
+            if i % 2:
+                continue  # sensitivities (slow eagerly) at half the points
             s = sensitivities(hw, m, wl1, outputs=("cost_at_b_star",),
                               knobs=("flops_eff", "bw_eff", "spec_alpha"))
             for knob in ("flops_eff", "bw_eff", "spec_alpha"):

@@ -397,8 +397,8 @@ class SweepConfig(_Frozen):
         "seeds", description="seeds: the seeds' decode step (catalog peaks, one big chip); extended: "
         "attention FLOPs, default efficiencies, the scale-up link and a multi-chip layout")
     layout: Annotated[str, BeforeValidator(_choice("layouts", LAYOUTS))] | None = Field(
-        None, description="replica layout (core.parallel.layout); auto: ep for MoE models, tp for "
-        "dense ones. Default: auto with physics extended, one-chip with seeds")
+        None, description="replica layout (core.parallel.layout); auto: ep for MoE architectures, tp for "
+        "dense ones and for models given by counts. Default: auto with physics extended, one-chip with seeds")
 
     def layout_kind(self) -> str:
         return self.layout or ("auto" if self.physics == "extended" else "one-chip")

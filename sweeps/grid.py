@@ -299,7 +299,7 @@ def build(cfg: C.SweepConfig) -> Plan:
         m_default = _defaults(rc_specs().Model)
         for f in MODEL_FIELDS[4:]:
             leaves["m." + f] = ((), np.array(float(m_default[f])))
-        moe = (("sparsity",), coords["sparsity"] > 1.0)
+        moe = ((), np.array(False))  # no routed-expert shapes: auto lays it out as tp
         extra["n_total"] = ((), np.array(m.n_total), {"units": "parameters", "long_name": "total parameters"})
         extra["n_active"] = (("sparsity",), m.n_total / coords["sparsity"],
                              {"units": "parameters", "long_name": "active parameters per token"})
@@ -313,8 +313,8 @@ def build(cfg: C.SweepConfig) -> Plan:
                 is_moe.append(bool(catalogs.architecture(item).is_moe))
             elif item.architecture is not None:
                 is_moe.append(bool(Architecture(**item.architecture).is_moe))
-            else:
-                is_moe.append(bool((item.sparsity or item.n_total / item.n_active) > 1.0))
+            else:  # counts only (no expert fraction): replicating under ep would copy all weights
+                is_moe.append(False)
             for p in precisions:
                 if isinstance(item, str):
                     mod = catalogs.model(item, weights=p, kv=kv, extended=extended)

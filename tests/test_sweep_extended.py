@@ -134,3 +134,21 @@ def test_knob_typo_and_layout_errors(tmp_path):
     with pytest.raises(C.ConfigError) as e:
         C.load(f)
     assert "layout" in str(e.value) and "did you mean 'ep'" in str(e.value)
+
+
+def test_extended_layouts(tmp_path):
+    data = {"axes": {"hardware": ["h200"], "batch": [1], "context": [1024], "chips": [8, 16],
+                     "model": ["deepseek-v3", "llama-3.1-8b",
+                               {"name": "counts", "n_total": 6e11, "sparsity": 18,
+                                "kv_bytes_per_token": "70 kB"}]},
+            "physics": "extended", "store": str(tmp_path / "l.zarr")}
+    f = tmp_path / "l.yaml"
+    f.write_text(yaml.safe_dump(data))
+    plan = G.build(C.load(f))
+    dims, dp = plan.leaves["hw.dp"]
+    assert dims == ("model", "chips")
+    np.testing.assert_array_equal(dp, [[8, 16], [1, 1], [1, 1]])  # ep for MoE only
+    np.testing.assert_array_equal(plan.leaves["hw.moe_ep"][1], [1, 0, 0])
+    data["layout"] = "one-chip"
+    f.write_text(yaml.safe_dump(data))
+    assert float(G.build(C.load(f)).leaves["hw.dp"][1]) == 1.0

@@ -25,12 +25,13 @@ from .optimum import (  # noqa: E402
     l_bal,
     l_crit,
     latency_at_b_star,
-    step_at_b_star,
     latency_floor,
+    step_at_b_star,
     throughput_at_b_star,
 )
 from .roofline import (  # noqa: E402
     REGIMES,
+    attn_flops,
     compute_memory_ratio,
     cost_per_mtok,
     cost_per_token,
@@ -40,17 +41,16 @@ from .roofline import (  # noqa: E402
     l_eff,
     l_store,
     latency,
+    macs_per_seq,
     mfu,
     regime,
+    t_comm,
     t_compute,
     t_memory,
-    t_comm,
     t_step,
     throughput,
-    tokens_per_step,
-    attn_flops,
-    macs_per_seq,
     tokens_per_second_per_user,
+    tokens_per_step,
 )
 from .sensitivity import KNOBS, OUTPUTS, REASONS, elasticity, sensitivities  # noqa: E402
 from .specs import PRECISION_BYTES, Hardware, Model, Workload, along, precision_bytes, stack  # noqa: E402

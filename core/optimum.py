@@ -150,15 +150,18 @@ def b_slo(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     return jnp.where(finite, best, jnp.inf)
 
 
+def _code(bx: jax.Array, bm: jax.Array, bs: jax.Array) -> jax.Array:
+    code = jnp.where(bx <= jnp.minimum(bm, bs), CROSSOVER, jnp.where(bm <= bs, CAPACITY, SLO))
+    infeasible = (bm < 1.0) | (bs < 1.0)
+    return jnp.where(infeasible, INFEASIBLE, code).astype(jnp.int8)
+
+
 def binding(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Which constraint sets B*: 0 crossover, 1 capacity, 2 slo, 3 infeasible (int8).
 
     Ties go to the earlier code (crossover, then capacity, then slo).
     """
-    bx, bm, bs = b_x(hw, model, wl), b_max(hw, model, wl), b_slo(hw, model, wl)
-    code = jnp.where(bx <= jnp.minimum(bm, bs), CROSSOVER, jnp.where(bm <= bs, CAPACITY, SLO))
-    infeasible = (bm < 1.0) | (bs < 1.0)
-    return jnp.where(infeasible, INFEASIBLE, code).astype(jnp.int8)
+    return _code(b_x(hw, model, wl), b_max(hw, model, wl), b_slo(hw, model, wl))
 
 
 def _optimum(hw: Hardware, model: Model, wl: Workload) -> tuple[jax.Array, jax.Array]:
@@ -168,13 +171,35 @@ def _optimum(hw: Hardware, model: Model, wl: Workload) -> tuple[jax.Array, jax.A
     the binding closed form's own (no 0.5/0.5 tie split); infeasible points get a
     harmless 1.0 so that masking them keeps reverse-mode gradients NaN-free.
     """
-    code = binding(hw, model, wl)
-    bx = b_x(hw, model, wl)
-    bm = b_max(hw, model, wl)
-    bs = b_slo(hw, model, wl)
+    bx, bm, bs = b_x(hw, model, wl), b_max(hw, model, wl), b_slo(hw, model, wl)
+    code = _code(bx, bm, bs)
     value = jnp.where(code == CROSSOVER, bx, jnp.where(code == CAPACITY, bm, bs))
     infeasible = code == INFEASIBLE
     return jnp.where(infeasible, 1.0, value), infeasible
+
+
+def at_b_star(hw: Hardware, model: Model, wl: Workload) -> dict[str, jax.Array]:
+    """Everything evaluated at B*, from ONE evaluation of the optimum (NaN where infeasible).
+
+    Keys: ``b_star``, ``step_at_b_star`` (T_step, s), ``latency_at_b_star`` (T_step/τ, s),
+    ``throughput_at_b_star`` (B*·τ/T_step, tokens/s), ``cost_at_b_star`` ($/token).
+    Seeds: T_step(B*) = T_memory(B*), since B* ≤ B_x.
+    """
+    b, infeasible = _optimum(hw, model, wl)
+    step = _step(hw, model, _at(wl, b))
+    tau = rl.tokens_per_step(wl)
+    out = {
+        "b_star": b,
+        "step_at_b_star": step,
+        "latency_at_b_star": step / tau,
+        "throughput_at_b_star": b * tau / step,
+        "cost_at_b_star": step * hw.replica_price / (b * tau),
+    }
+    return {k: jnp.where(infeasible, jnp.nan, v) for k, v in out.items()}
+
+
+def _at(wl: Workload, batch: jax.Array) -> Workload:
+    return wl.replace(batch=batch)
 
 
 def b_star(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
@@ -183,35 +208,24 @@ def b_star(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     return jnp.where(infeasible, jnp.nan, b)
 
 
-def _at(wl: Workload, batch: jax.Array) -> Workload:
-    return wl.replace(batch=batch)
-
-
 def step_at_b_star(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """T_step at B*, s (seeds: T_memory(B*), since B* ≤ B_x)."""
-    b, infeasible = _optimum(hw, model, wl)
-    return jnp.where(infeasible, jnp.nan, _step(hw, model, _at(wl, b)))
+    return at_b_star(hw, model, wl)["step_at_b_star"]
 
 
 def latency_at_b_star(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Per-token latency at B*: T_step(B*)/τ (seeds: T_memory(B*)), s."""
-    b, infeasible = _optimum(hw, model, wl)
-    t = _step(hw, model, _at(wl, b)) / rl.tokens_per_step(wl)
-    return jnp.where(infeasible, jnp.nan, t)
+    return at_b_star(hw, model, wl)["latency_at_b_star"]
 
 
 def throughput_at_b_star(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Output tokens/s of a replica at B*: B*·τ/T_step(B*)."""
-    b, infeasible = _optimum(hw, model, wl)
-    tps = b * rl.tokens_per_step(wl) / _step(hw, model, _at(wl, b))
-    return jnp.where(infeasible, jnp.nan, tps)
+    return at_b_star(hw, model, wl)["throughput_at_b_star"]
 
 
 def cost_at_b_star(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Cost per output token at B*, $: T_step(B*)·p·n/(B*·τ)."""
-    b, infeasible = _optimum(hw, model, wl)
-    cost = _step(hw, model, _at(wl, b)) * hw.replica_price / (b * rl.tokens_per_step(wl))
-    return jnp.where(infeasible, jnp.nan, cost)
+    return at_b_star(hw, model, wl)["cost_at_b_star"]
 
 
 def cost_per_mtok_at_b_star(hw: Hardware, model: Model, wl: Workload) -> jax.Array:

@@ -100,6 +100,20 @@ def _tangent(trees: tuple[Hardware, Model, Workload], knob: str):
     return tuple(one if i == index else z for i, z in enumerate(zeros))
 
 
+def _knob(trees: tuple[Hardware, Model, Workload], knob: str) -> jax.Array:
+    which, field = KNOBS[knob]
+    return getattr(trees[("hardware", "model", "workload").index(which)], field)
+
+
+def _with_knobs(trees, values: Mapping[str, jax.Array]):
+    """``trees`` with the leaves named by ``values`` (knob → array) replaced."""
+    changes: list[dict[str, jax.Array]] = [{}, {}, {}]
+    for knob, v in values.items():
+        which, field = KNOBS[knob]
+        changes[("hardware", "model", "workload").index(which)][field] = v
+    return tuple(t.replace(**c) if c else t for t, c in zip(trees, changes, strict=True))
+
+
 def _as_float(tree, dtype):
     def conv(x):
         x = jnp.asarray(x)
@@ -129,20 +143,33 @@ def sensitivities(
     outputs, knobs = tuple(outputs), tuple(knobs)
 
     def f(h, m, w):
-        return {name: {**OUTPUTS, **EXTRA_OUTPUTS}[name](h, m, w) for name in outputs}
+        shared = opt.at_b_star(h, m, w)  # the optimum once for every output evaluated at it
+        return {name: shared[name] if name in shared else EXTRA_OUTPUTS[name](h, m, w)
+                for name in outputs}
 
     values = f(*trees)
     code = reason(*trees)
     bad = code != OK
     partial: dict[str, dict[str, jax.Array]] = {o: {} for o in outputs}
     elasticity: dict[str, dict[str, jax.Array]] = {o: {} for o in outputs}
-    for knob in knobs:
+    # Differentiate with respect to the requested knobs only (every other leaf is a
+    # constant, so carries no tangent), with one JVP vmapped over one-hot tangents:
+    # a single trace of the derivative, however many knobs.
+    primal = {k: _knob(trees, k) for k in knobs}
+
+    def g(kv):
+        return f(*_with_knobs(trees, kv))
+
+    tangents = {k: jnp.stack([jnp.ones_like(v) if j == i else jnp.zeros_like(v)
+                              for j in range(len(knobs))])
+                for i, (k, v) in enumerate(primal.items())}
+    dys = jax.vmap(lambda t: jax.jvp(g, (primal,), (t,))[1])(tangents)
+    for i, knob in enumerate(knobs):
         which, field = KNOBS[knob]
         x = getattr(trees[("hardware", "model", "workload").index(which)], field)
-        _, dy = jax.jvp(f, trees, _tangent(trees, knob))
         x_ok = jnp.isfinite(x) & (x != 0)
         for o in outputs:
-            d = jnp.where(bad, jnp.nan, dy[o])
+            d = jnp.where(bad, jnp.nan, dys[o][i])
             partial[o][knob] = d
             elasticity[o][knob] = jnp.where(x_ok, d * x / values[o], jnp.nan)
     return {"value": values, "partial": partial, "elasticity": elasticity, "reason": code}

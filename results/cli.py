@@ -45,6 +45,15 @@ def _register_fit(app: typer.Typer) -> None:
 _register_fit(app)
 
 
+def _register_validate(app: typer.Typer) -> None:
+    from .validate import register
+
+    register(app)
+
+
+_register_validate(app)
+
+
 # --------------------------------------------------------------------------- helpers
 def _console(stderr: bool = False):
     from rich.console import Console

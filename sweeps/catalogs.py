@@ -158,8 +158,17 @@ def architecture(name: str) -> Architecture:
     return Architecture(**model_entry(name)["architecture"])
 
 
-def model(name: str, *, weights: str = "bf16", kv: str = "bf16") -> Model:
-    """A :class:`Model` of a catalog model; ``weights="native"`` for the checkpoint's precision."""
+def model(name: str, *, weights: str = "bf16", kv: str = "bf16", extended: bool = False) -> Model:
+    """A :class:`Model` of a catalog model; ``weights="native"`` for the checkpoint's precision.
+
+    ``extended=True`` adds the extended model's leaves (decode attention FLOPs per cached
+    token, layer/expert shapes for communication) — :func:`rooflax.core.parallel.extended_model`;
+    the default is the seeds' decode step (no attention compute).
+    """
+    if extended:
+        from rooflax.core.parallel import extended_model
+
+        return extended_model(architecture(name), weights=weights, kv=kv)
     return model_from_architecture(architecture(name), weights=weights, kv=kv)
 
 

@@ -162,9 +162,10 @@ def test_jitted_entry_point_does_not_recompile():
     f(hw2, m.replace(sparsity=m.sparsity * 2), wl)
     assert len(traces) == 1
     # the packaged sensitivities entry point too
-    rc.sensitivities(hw, m, wl)
+    knobs = ("bw", "sparsity")
+    rc.sensitivities(hw, m, wl, knobs=knobs)
     before = rc.sensitivities._cache_size()
-    rc.sensitivities(hw2, m, wl)
+    rc.sensitivities(hw2, m, wl, knobs=knobs)
     assert rc.sensitivities._cache_size() == before
 
 

@@ -53,11 +53,20 @@ from .roofline import (  # noqa: E402
     tokens_per_step,
 )
 from .sensitivity import KNOBS, OUTPUTS, REASONS, elasticity, sensitivities  # noqa: E402
-from .specs import PRECISION_BYTES, Hardware, Model, Workload, along, precision_bytes, stack  # noqa: E402
+from .specs import (  # noqa: E402
+    PRECISION_BYTES,
+    Hardware,
+    Model,
+    Workload,
+    along,
+    jit_with_constants,
+    precision_bytes,
+    stack,
+)
 
 __all__ = [
     "BINDINGS", "KNOBS", "OUTPUTS", "PRECISION_BYTES", "REASONS", "REGIMES",
-    "Hardware", "Model", "Workload", "along", "b_max", "b_slo", "b_star", "b_x", "b_x_kv_free",
+    "Hardware", "Model", "Workload", "along", "jit_with_constants", "b_max", "b_slo", "b_star", "b_x", "b_x_kv_free",
     "binding", "compute_memory_ratio", "cost_at_b_star", "cost_floor", "cost_per_mtok",
     "cost_per_mtok_at_b_star", "cost_per_token", "cost_ratio_b1", "elasticity", "kv_read_bytes",
     "kv_share", "kv_store_bytes", "l_bal", "l_crit", "l_eff", "l_store", "latency",

@@ -331,3 +331,28 @@ def along(values: ArrayLike, axis: int, ndim: int) -> jax.Array:
     shape = [1] * ndim
     shape[axis] = values.shape[0]
     return values.reshape(shape)
+
+
+def jit_with_constants(fn: Any, *trees: Any) -> Any:
+    """``fn`` jitted with the 0-d leaves of ``trees`` baked in as compile-time constants.
+
+    Leaves that do not vary over the grid (a knob at its neutral default, a single
+    chip count) then fold away in XLA — the extended model costs nothing where it is
+    switched off. Returns ``g(*trees)``; call it again only with trees whose 0-d leaves
+    are the same values (array leaves may change).
+    """
+    flat, treedef = jax.tree.flatten(trees)
+    is_const = [jnp.ndim(x) == 0 for x in flat]
+    consts = [float(x) if c else None for x, c in zip(flat, is_const, strict=True)]
+
+    @jax.jit
+    def inner(arrays: list[jax.Array]) -> Any:
+        it = iter(arrays)
+        leaves = [c if k else next(it) for c, k in zip(consts, is_const, strict=True)]
+        return fn(*jax.tree.unflatten(treedef, leaves))
+
+    def call(*new_trees: Any) -> Any:
+        leaves = jax.tree.leaves(new_trees)
+        return inner([x for x, k in zip(leaves, is_const, strict=True) if not k])
+
+    return call

@@ -209,3 +209,15 @@ def test_reverse_mode_grad_over_grid_is_nan_free_where_feasible():
 def test_outputs_broadcast_to_grid_shape(fn):
     hw, m, wl = _grid(2, 3, 1, 5)
     assert fn(hw, m, wl).shape == (2, 3, 1, 5)
+
+
+def test_jit_with_constants_equals_plain_evaluation():
+    hw, m, wl = _grid(3, 4, 5, 6)
+    hw = hw.replace(chips=8.0, flops_eff=0.7)  # 0-d leaves become compile-time constants
+    f = rc.jit_with_constants(lambda h, mm, w: (rc.t_step(h, mm, w), rc.b_star(h, mm, w)),
+                              hw, m, wl)
+    got = f(hw, m, wl)
+    np.testing.assert_allclose(got[0], rc.t_step(hw, m, wl), rtol=1e-12)
+    np.testing.assert_allclose(got[1], rc.b_star(hw, m, wl), rtol=1e-12)
+    hw2 = hw.replace(bw=hw.bw * 2)  # array leaves may change between calls
+    np.testing.assert_allclose(f(hw2, m, wl)[0], rc.t_step(hw2, m, wl), rtol=1e-12)

@@ -1,10 +1,11 @@
 #!/bin/bash
-# Regenerates docs/questions.md: every command below is run and its output pasted.
+# Prints the README's "Questions the seeds ask" section: every command below is run and its
+# output pasted (regenerate: bash docs/make_questions.sh, then replace that section of README.md).
 export COLUMNS=110
 R=".venv/bin/rooflax"
 run() { echo '```console'; echo "\$ rooflax $*"; $R "$@" 2>&1 | sed 's/[[:space:]]*$//'; echo '```'; echo; }
 cat <<'MD'
-# Questions the seeds ask
+## Questions the seeds ask
 
 Every question at the end of seeds 000 ("Writing Inference as Equations") and 001 ("How
 inference actually works") answered with a rooflax command and its real output (generated
@@ -17,7 +18,7 @@ the seeds' "C/BW × N_total·w/N_active", `b_max` the batch that fills HBM, `b_s
 min(b_x, b_max, b_slo) with the `binding` constraint named, `l_bal` the context at which
 the KV slope equals the compute slope (beyond it there is no crossover: `b_x = inf`).
 
-## `rooflax sensitivity --json` keys (schema `rooflax.sensitivity/1`)
+### `rooflax sensitivity --json` keys (schema `rooflax.sensitivity/1`)
 
 `schema`, `source` (`catalog` or `cube:PATH`), `inputs` (hardware, model, chips,
 precision, weights, kv_precision, price_per_hour, context, slo, set, scale — for a cube,
@@ -30,9 +31,9 @@ throughput_at_b_star tokens/s), `units`, `partial` {output: {knob: ∂y/∂x}}, 
 {output: {knob: ∂ln y/∂ln x}}, `sentences` {output: {knob: "+1 % bandwidth → −1 % cost per
 token"}}. Non-finite numbers are `null`.
 
-## Seed 000
+### Seed 000
 
-### "If a company claims a new algorithm makes inference 10× faster, what should you ask? Did they change N_active, b, or C/BW?"
+#### "If a company claims a new algorithm makes inference 10× faster, what should you ask? Did they change N_active, b, or C/BW?"
 
 Ask which knob moved, and how much each knob *can* move speed (latency per token at B*)
 and cost. The elasticities say it in one command:
@@ -47,7 +48,7 @@ weight bytes, +1 % per +1 % of KV bytes) because they decide how many users fit.
 "10× faster" claim that does not raise BW per replica is a smaller batch (faster per user,
 dearer per token — see seed 001's first question) or not the same service.
 
-### "What's the optimal batch for a dense model (N_total = N_active)? Why do dense models suffer more in long-context scenarios?"
+#### "What's the optimal batch for a dense model (N_total = N_active)? Why do dense models suffer more in long-context scenarios?"
 
 MD
 run query b_x_kv_free b_x b_max b_star binding cost_per_mtok_at_b_star l_bal -H hgx-h200-8 -m llama-3.1-70b,deepseek-v3 -L 1k,32k,128k -p fp8
@@ -60,7 +61,7 @@ Past `l_bal` there is no crossover at all, the batch is capped by HBM (`capacity
 per token grows linearly with context: $0.13 → $16.8 per Mtok from 1K to 128K for the dense
 model.
 
-### "If a future GPU 10×s BW while keeping C fixed, what does C/BW become? How does the sweet spot move? Which model class benefits the most?"
+#### "If a future GPU 10×s BW while keeping C fixed, what does C/BW become? How does the sweet spot move? Which model class benefits the most?"
 
 Today (H200 × 8, fp8, 8K context):
 
@@ -78,7 +79,7 @@ little less for those that reach the crossover and hit the compute floor N_activ
 8.4×, DeepSeek-V3 7.8×). Relative to compute, the winners are the models that were furthest
 from their sweet spot: large total size and large KV per token.
 
-### "If a service has only a few users but every user holds super-long conversations, where does its batch get stuck? What happens to its margin?"
+#### "If a service has only a few users but every user holds super-long conversations, where does its batch get stuck? What happens to its margin?"
 
 MD
 run query cost_per_mtok kv_share regime tokens_per_second_per_user -H hgx-h200-8 -m deepseek-v3 -p fp8 -L 128k -B 1,4,16,49
@@ -92,9 +93,9 @@ optimum ($0.52) — and even the best 128K batch costs 16× the 8K one, while th
 traffic climbs to 40 %. At a flat token price the margin is gone: the physics behind
 long-context price tiers.
 
-## Seed 001
+### Seed 001
 
-### "If a company claims its inference service is 10× faster than others, what tactics might it be using? Which are real, and which just swap batching for dedicated capacity?"
+#### "If a company claims its inference service is 10× faster than others, what tactics might it be using? Which are real, and which just swap batching for dedicated capacity?"
 
 MD
 run query tokens_per_second_per_user cost_per_mtok regime -H hgx-h200-8 -m deepseek-v3 -p fp8 -L 8k -B 1,16,64,256,794
@@ -108,7 +109,7 @@ fewer bytes per weight (fp4), fewer KV bytes per token (MLA, fp8 KV), or more to
 (speculative decoding). The cost-vs-speed
 frontier of a saved cube: `rooflax plot CUBE frontier -o frontier.html`.
 
-### "Why does an MoE (sparse-expert) model actually push the optimal batch larger at inference time? Hint: inverse sparsity."
+#### "Why does an MoE (sparse-expert) model actually push the optimal batch larger at inference time? Hint: inverse sparsity."
 
 MD
 run query b_x_kv_free b_x -H hgx-h200-8 -m deepseek-v3 -p fp8 -L 1k
@@ -121,7 +122,7 @@ batch that balances compute and memory grows with inverse sparsity — 6 089 ins
 a dense model of the same size. The elasticity of B* to sparsity is +1.65, above the KV-free
 +1, because the KV slope eats part of the (smaller) compute slope.
 
-### "If HBM bandwidth grows 10× in the future, what happens to LLM API prices? Which cost component will dominate the rewrite?"
+#### "If HBM bandwidth grows 10× in the future, what happens to LLM API prices? Which cost component will dominate the rewrite?"
 
 MD
 run query cost_per_mtok_at_b_star cost_floor binding b_star -H hgx-h200-8 -m deepseek-v3 -p fp8 -L 8k,128k

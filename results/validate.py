@@ -38,8 +38,14 @@ COLUMNS = ("id", "quantity", "measured", "bound", "predicted", "measured/bound",
 
 
 def default_path() -> Path:
-    """``../shared/reference/validation.yaml`` relative to the repository (this file's parent's parent)."""
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "validation.yaml"
+    """The validation file: ``../shared/reference/validation.yaml`` beside the repository when
+    present (the maintained one), else the copy shipped as package data."""
+    shared = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "validation.yaml"
+    if shared.is_file():
+        return shared
+    from importlib import resources
+
+    return Path(str(resources.files("rooflax.results") / "data" / "validation.yaml"))
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -355,7 +361,7 @@ def register(app) -> None:
 
     @app.command("validate")
     def validate_cmd(
-        file: Path | None = typer.Argument(None, help="validation YAML (default: ../shared/reference/validation.yaml)"),
+        file: Path | None = typer.Argument(None, help="validation YAML (default: ../shared/reference/validation.yaml, else the copy shipped with rooflax)"),
         as_json: bool = typer.Option(False, "--json", help="rows as JSON"),
     ) -> None:
         """Compare the model with published measurements: measured, bound, predicted, ratios."""

@@ -8,13 +8,12 @@ from hypothesis.
 
 import numpy as np
 import pytest
+from bruteforce import BATCH_GRID, STEP, assert_b_star_is_brute_minimum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rooflax import core as rc
 
-BATCH_GRID = np.geomspace(1.0, 1e8, 400_001)  # step ratio 1 + 4.6e-5
-STEP = BATCH_GRID[1] / BATCH_GRID[0] - 1.0
 CONTEXT_GRID = np.geomspace(1.0, 1e9, 400_001)
 
 
@@ -112,24 +111,8 @@ def test_b_star_brute_force(p):
     t = np.maximum(t_c, t_m)
     feasible = (m.n_total * m.bytes_per_weight + BATCH_GRID * np_kv_store(m, wl.context)
                 <= hw.capacity * hw.chips) & (t <= wl.slo)
-    code = int(rc.binding(hw, m, wl))
-    bs = float(rc.b_star(hw, m, wl))
-    if not feasible.any():
-        assert rc.BINDINGS[code] == "infeasible" and np.isnan(bs)
-        return
-    assert rc.BINDINGS[code] != "infeasible"
     cost = t * hw.price * hw.chips / BATCH_GRID
-    best = cost[feasible].min()
-    cheapest = feasible & (cost <= best * (1 + 1e-9))
-    b_brute = BATCH_GRID[np.nonzero(cheapest)[0][0]]
-    if b_brute >= BATCH_GRID[-1] * (1 - 1e-9):
-        assert bs >= BATCH_GRID[-2]
-    elif b_brute == 1.0:
-        assert bs <= 1.0 + 2 * STEP
-    else:
-        assert bs == pytest.approx(b_brute, rel=3 * STEP)
-        # the cost at B* is the brute-force minimum
-        assert float(rc.cost_at_b_star(hw, m, wl)) == pytest.approx(best, rel=1e-3)
+    assert_b_star_is_brute_minimum(hw, m, wl, feasible, cost)
 
 
 @SETTINGS

@@ -26,6 +26,7 @@ def test_wheel_imports_outside_the_repo(tmp_path):
     assert "rooflax/core/__init__.py" in names
     assert "rooflax/sweeps/catalog/hardware.yaml" in names
     assert "rooflax/sweeps/catalog/models.yaml" in names
+    assert "rooflax/results/data/validation.yaml" in names
     assert not any(n.startswith(("core/", "sweeps/", "results/", "tests/")) for n in names)
 
     unpacked = tmp_path / "site"

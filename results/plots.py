@@ -240,7 +240,8 @@ def bstar(ds, *, max_frames: int = 400, **sel):
                 p = sub.sel({x: xi, y: yi})
                 b = float(p["b_star"])
                 rows.append((_py(xi) if x == "hardware" else float(xi),
-                             f"{float(yi):,.0f}" if y == "context" else float(yi),
+                             # padded so that the categorical axis (sorted as text) is numeric
+                             f"{float(yi):>13,.0f}" if y == "context" else float(yi),
                              b if math.isfinite(b) else np.nan,
                              int(p["binding"]) if "binding" in p else -1))
         from rooflax.core import BINDINGS

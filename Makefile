@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian's chromium for the browser tests (never a downloaded browser).
+# Debian's chromium (browser tests) and chromium-driver (PNG export); never a downloaded browser.
 browser:
-	@if [ ! -x $(CHROMIUM) ]; then \
-	  echo "installing Debian chromium for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "installing Debian chromium and chromium-driver for the browser tests and PNG export"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
 	  || echo "WARNING: could not install chromium; browser tests will be skipped"; \
 	fi
 

@@ -147,7 +147,6 @@ def sensitivities(
         return {name: shared[name] if name in shared else EXTRA_OUTPUTS[name](h, m, w)
                 for name in outputs}
 
-    values = f(*trees)
     code = reason(*trees)
     bad = code != OK
     partial: dict[str, dict[str, jax.Array]] = {o: {} for o in outputs}
@@ -163,7 +162,12 @@ def sensitivities(
     tangents = {k: jnp.stack([jnp.ones_like(v) if j == i else jnp.zeros_like(v)
                               for j in range(len(knobs))])
                 for i, (k, v) in enumerate(primal.items())}
-    dys = jax.vmap(lambda t: jax.jvp(g, (primal,), (t,))[1])(tangents)
+    if knobs:
+        # the JVP's primal output is the values themselves (evaluated once, not twice)
+        ys, dys = jax.vmap(lambda t: jax.jvp(g, (primal,), (t,)), out_axes=(None, 0))(tangents)
+        values = ys
+    else:
+        values, dys = f(*trees), {}
     for i, knob in enumerate(knobs):
         which, field = KNOBS[knob]
         x = getattr(trees[("hardware", "model", "workload").index(which)], field)

@@ -12,12 +12,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from rooflax.sweeps import metadata
+
 #: Canonical knobs with their SI unit and the words used in sentences.
-KNOB_UNITS: dict[str, str] = {
-    "bw": "B/s", "c_over_bw": "MAC/B", "capacity": "B", "price": "$/s", "chips": "chips",
-    "n_total": "params", "sparsity": "1", "kv_bytes_per_token": "B/token",
-    "bytes_per_weight": "B/param", "context": "tokens", "batch": "seqs", "slo": "s",
-}
+KNOB_UNITS: dict[str, str] = metadata.KNOB_UNITS
 KNOB_WORDS: dict[str, str] = {
     "bw": "bandwidth", "c_over_bw": "C/BW (compute at fixed bandwidth)", "capacity": "HBM capacity",
     "price": "price per chip", "chips": "chips per replica", "n_total": "total parameters",
@@ -45,47 +43,47 @@ class Quantity:
         return getattr(rc, self.func)
 
 
-_Q = Quantity
-QUANTITIES: dict[str, Quantity] = {q.name: q for q in [
-    _Q("t_compute", "s", "compute time per step", "hmw", "t_compute"),
-    _Q("t_memory", "s", "memory time per step", "hmw", "t_memory"),
-    _Q("t_step", "s", "time per decode step", "hmw", "t_step"),
-    _Q("latency", "s", "latency per output token", "hmw", "latency"),
-    _Q("throughput", "tokens/s", "output tokens per second per replica", "hmw", "throughput"),
-    _Q("tokens_per_second_per_user", "tokens/s", "output tokens per second per user", "hmw",
-       "tokens_per_second_per_user"),
-    _Q("cost_per_token", "$", "cost per output token", "hmw", "cost_per_token"),
-    _Q("cost_per_mtok", "$/Mtok", "cost per million output tokens", "hmw", "cost_per_mtok"),
-    _Q("mfu", "1", "model FLOPs utilization", "hmw", "mfu"),
-    _Q("kv_share", "1", "KV share of memory traffic", "hmw", "kv_share"),
-    _Q("compute_memory_ratio", "1", "T_compute / T_memory", "hmw", "compute_memory_ratio"),
-    _Q("regime", "code", "regime (0 weight-bound, 1 KV-bound, 2 compute-bound)", "hmw", "regime"),
-    _Q("l_eff", "tokens", "cached tokens read per step", "mw", "l_eff"),
-    _Q("kv_read_bytes", "B", "KV bytes read per sequence per step", "mw", "kv_read_bytes"),
-    _Q("kv_store_bytes", "B", "KV bytes stored per sequence", "mw", "kv_store_bytes"),
-    _Q("b_x", "seqs", "crossover batch", "hmw", "b_x"),
-    _Q("b_x_kv_free", "seqs", "crossover batch with KV neglected", "hm", "b_x_kv_free"),
-    _Q("b_max", "seqs", "capacity batch", "hmw", "b_max"),
-    _Q("b_slo", "seqs", "SLO batch", "hmw", "b_slo"),
-    _Q("b_star", "seqs", "optimal batch B*", "hmw", "b_star"),
-    _Q("binding", "code", "binding constraint (0 crossover, 1 capacity, 2 slo, 3 infeasible)",
-       "hmw", "binding"),
-    _Q("cost_at_b_star", "$", "cost per output token at B*", "hmw", "cost_at_b_star"),
-    _Q("cost_per_mtok_at_b_star", "$/Mtok", "cost per million output tokens at B*", "hmw",
-       "cost_per_mtok_at_b_star"),
-    _Q("latency_at_b_star", "s", "latency per output token at B*", "hmw", "latency_at_b_star"),
-    _Q("throughput_at_b_star", "tokens/s", "output tokens per second per replica at B*", "hmw",
-       "throughput_at_b_star"),
-    _Q("latency_floor", "s", "latency floor N_total·w/BW", "hm", "latency_floor"),
-    _Q("cost_floor", "$", "cost per token as B → ∞", "hmw", "cost_floor"),
-    _Q("l_crit", "tokens", "critical context (KV traffic = weight traffic at B)", "hmw", "l_crit"),
-    _Q("l_bal", "tokens", "balanced context (KV slope = compute slope)", "hm", "l_bal"),
-    _Q("cost_ratio_b1", "1", "cost per token at B=1 over cost at B*", "hmw", "cost_ratio_b1"),
-]}
+#: name → which pytrees its core function takes; units and long names come from the
+#: cube's own table (rooflax.sweeps.metadata.UNITS), so the CLI and the cube agree.
+_ARGS = {
+    "t_compute": "hmw",
+    "t_memory": "hmw",
+    "t_step": "hmw",
+    "latency": "hmw",
+    "throughput": "hmw",
+    "tokens_per_second_per_user": "hmw",
+    "cost_per_token": "hmw",
+    "cost_per_mtok": "hmw",
+    "mfu": "hmw",
+    "kv_share": "hmw",
+    "compute_memory_ratio": "hmw",
+    "regime": "hmw",
+    "l_eff": "mw",
+    "kv_read_bytes": "mw",
+    "kv_store_bytes": "mw",
+    "b_x": "hmw",
+    "b_x_kv_free": "hm",
+    "b_max": "hmw",
+    "b_slo": "hmw",
+    "b_star": "hmw",
+    "binding": "hmw",
+    "cost_at_b_star": "hmw",
+    "cost_per_mtok_at_b_star": "hmw",
+    "latency_at_b_star": "hmw",
+    "throughput_at_b_star": "hmw",
+    "latency_floor": "hm",
+    "cost_floor": "hmw",
+    "l_crit": "hmw",
+    "l_bal": "hm",
+    "cost_ratio_b1": "hmw",
+}
+QUANTITIES: dict[str, Quantity] = {
+    name: Quantity(name, *metadata.UNITS[name], args, name) for name, args in _ARGS.items()
+}
 
 #: Units of the sensitivity outputs.
-OUTPUT_UNITS = {"b_star": "seqs", "cost_at_b_star": "$", "latency_at_b_star": "s",
-                "throughput_at_b_star": "tokens/s"}
+OUTPUT_UNITS = {o: metadata.UNITS[o][0] for o in
+                ("b_star", "cost_at_b_star", "latency_at_b_star", "throughput_at_b_star")}
 OUTPUT_WORDS = {"b_star": "optimal batch B*", "cost_at_b_star": "cost per token",
                 "latency_at_b_star": "latency per token", "throughput_at_b_star": "throughput"}
 

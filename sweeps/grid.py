@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import config as C
+from .metadata import EXTRA_AXIS_ATTRS, KNOB_UNITS, UNITS  # noqa: F401  (re-exported)
 
 HW_FIELDS = ("bw", "c_over_bw", "capacity", "price", "chips", "flops_eff", "bw_eff",
              "link_bw", "link_eff", "link_latency", "overlap", "dp", "expert_replicas", "moe_ep")
@@ -28,49 +29,6 @@ WL_FIELDS = ("batch", "context", "slo", "spec_k", "spec_alpha")
 #: Hardware leaves that efficiency.hardware fills from the catalog (physics: extended).
 _HW_EXT = ("flops_eff", "bw_eff", "link_bw", "link_eff", "link_latency", "overlap")
 
-UNITS = {
-    "t_compute": ("s", "compute time per decode step"),
-    "t_memory": ("s", "memory time per decode step (weights + KV)"),
-    "t_step": ("s", "decode step time max(T_compute, T_memory)"),
-    "throughput": ("tokens/s", "output tokens per second per replica"),
-    "latency": ("s", "per-token latency (= T_step)"),
-    "cost_per_token": ("$", "cost per output token"),
-    "cost_per_mtok": ("$/Mtok", "cost per million output tokens"),
-    "mfu": ("1", "model FLOPs utilization"),
-    "kv_share": ("1", "KV share of memory traffic"),
-    "regime": ("1", "regime code"),
-    "compute_memory_ratio": ("1", "T_compute / T_memory"),
-    "tokens_per_second_per_user": ("tokens/s", "output tokens per second per user"),
-    "l_crit": ("tokens", "critical context (KV traffic = weight traffic at batch B)"),
-    "b_x": ("sequences", "crossover batch (T_compute = T_memory)"),
-    "b_max": ("sequences", "capacity batch"),
-    "b_slo": ("sequences", "largest batch meeting the SLO"),
-    "b_star": ("sequences", "optimal batch B* = min(B_x, B_max, B_slo)"),
-    "binding": ("1", "binding constraint of B*"),
-    "cost_at_b_star": ("$", "cost per output token at B*"),
-    "cost_per_mtok_at_b_star": ("$/Mtok", "cost per million output tokens at B*"),
-    "latency_at_b_star": ("s", "per-token latency at B*"),
-    "throughput_at_b_star": ("tokens/s", "output tokens per second per replica at B*"),
-    "cost_floor": ("$", "cost per token as B -> infinity"),
-    "cost_ratio_b1": ("1", "cost per token at B=1 over cost at B*"),
-    "b_x_kv_free": ("sequences", "crossover batch with KV neglected"),
-    "l_bal": ("tokens", "balanced context (KV slope = compute slope)"),
-    "latency_floor": ("s", "latency floor N_total*w/BW"),
-}
-KNOB_UNITS = {"bw": "B/s", "c_over_bw": "MAC/B", "capacity": "B", "price": "$/s", "chips": "chips",
-              "n_total": "parameters", "sparsity": "1", "kv_bytes_per_token": "B/token",
-              "bytes_per_weight": "B", "context": "tokens", "batch": "sequences", "slo": "s",
-              "flops_eff": "1", "bw_eff": "1", "link_bw": "B/s", "link_eff": "1", "link_latency": "s",
-              "dp": "groups", "expert_replicas": "copies", "attn_flops_per_ctx_token": "FLOP/token",
-              "spec_k": "tokens", "spec_alpha": "1"}
-EXTRA_AXIS_ATTRS = {"flops_eff": ("1", "achieved fraction of peak FLOPS"),
-                    "bw_eff": ("1", "achieved fraction of peak HBM bandwidth"),
-                    "link_bw": ("B/s", "scale-up link bandwidth per chip, one direction"),
-                    "link_eff": ("1", "achieved fraction of peak link bandwidth"),
-                    "link_latency": ("s", "latency per collective message"),
-                    "overlap": ("1", "communication overlap (1: max, 0: sum)"),
-                    "spec_k": ("tokens", "speculative tokens drafted per step"),
-                    "spec_alpha": ("1", "acceptance rate of a drafted token")}
 INT_VARS = {"regime": "int8", "binding": "int8"}
 
 

@@ -39,7 +39,7 @@ _BINDINGS = ("crossover", "capacity", "slo", "infeasible")
 
 
 def _f(x: Any) -> float:
-    return float(x)
+    return float(x) + 0.0  # + 0.0 turns an exact −0.0 derivative into 0.0 for display and JSON
 
 
 def sentence(output: str, knob: str, e: float, reason: str = "ok") -> str:

@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import optimum as opt
+from . import prefill
 from . import roofline as rl
 from .specs import SECONDS_PER_HOUR, Hardware, Model, Workload
 
@@ -124,10 +125,10 @@ def _per_chip(f):
 
 #: Predicted quantities: name → (function of (hw, model, wl), unit, description).
 QUANTITIES: dict[str, tuple[Callable[[Hardware, Model, Workload], jax.Array], str, str]] = {
-    "tokens_per_s_per_user": (rl.tokens_per_second_per_user, "tok/s", "output tokens/s one user sees: 1/T_step"),
+    "tokens_per_s_per_user": (rl.tokens_per_second_per_user, "tok/s", "output tokens/s one user sees: τ/T_step"),
     "tokens_per_s_per_chip": (_per_chip(rl.throughput), "tok/s", "output tokens/s per chip: B/(T_step·n)"),
     "tokens_per_s_per_replica": (rl.throughput, "tok/s", "output tokens/s of a replica: B/T_step"),
-    "latency_per_token": (rl.t_step, "s", "per-token latency T_step"),
+    "latency_per_token": (rl.latency, "s", "per-token latency T_step/τ (τ accepted tokens per step)"),
     "cost_per_mtok_output": (rl.cost_per_mtok, "$/Mtok", "cost per million output tokens: 1e6·T_step·p·n/B"),
     "cost_per_mtok_output_at_b_star": (opt.cost_per_mtok_at_b_star, "$/Mtok", "cost per million output tokens at B*"),
     "l_crit": (opt.l_crit, "tokens", "context of the weight-bound → KV-bound flip at batch B: N_total·w/(B·b)"),
@@ -144,34 +145,14 @@ QUANTITIES: dict[str, tuple[Callable[[Hardware, Model, Workload], jax.Array], st
 }
 
 
-def _register_prefill() -> None:
-    """Input-token quantities, when the core has prefill (issue 5); names tried in order."""
-    try:
-        from . import prefill  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 — no prefill (yet): the decode quantities stand alone
-        return
-
-    def first(*names):
-        return next((getattr(prefill, n) for n in names if callable(getattr(prefill, n, None))), None)
-
-    entries = (
-        ("cost_per_mtok_input", first("cost_per_minput", "cost_per_mtok_input"), "$/Mtok",
-         "cost per million input (prompt) tokens"),
-        ("ttft", first("ttft"), "s", "time to first token"),
-        ("input_tokens_per_s_per_replica", first("input_throughput"), "tok/s", "prefill tokens/s of a replica"),
-        ("output_input_price_ratio", first("output_input_price_ratio"), "1",
-         "cost per output token over cost per input token"),
-    )
-    for name, fn, unit, text in entries:
-        if fn is not None:
-            QUANTITIES[name] = ((lambda f: lambda hw, m, wl: f(hw, m, wl))(fn), unit, text)
-    tp = first("input_throughput")
-    if tp is not None:
-        QUANTITIES["input_tokens_per_s_per_chip"] = (
-            lambda hw, m, wl: tp(hw, m, wl) / hw.chips, "tok/s", "prefill tokens/s per chip")
-
-
-_register_prefill()
+QUANTITIES.update({
+    "cost_per_mtok_input": (prefill.cost_per_minput, "$/Mtok", "cost per million input (prompt) tokens"),
+    "ttft": (prefill.ttft, "s", "time to first token"),
+    "input_tokens_per_s_per_replica": (prefill.input_throughput, "tok/s", "prefill tokens/s of a replica"),
+    "input_tokens_per_s_per_chip": (_per_chip(prefill.input_throughput), "tok/s", "prefill tokens/s per chip"),
+    "output_input_price_ratio": (prefill.output_input_price_ratio, "1",
+                                 "cost per output token over cost per input token"),
+})
 
 
 def quantity_names() -> list[str]:

@@ -195,3 +195,26 @@ def test_validation_errors():
     with pytest.raises(KeyError, match="unknown knob"):
         F.apply_knobs((HW, MOE, rc.Workload()), {"bandwidth": 1.0})
     assert "batch_per_chip" in F.knob_names() and "l_crit" in F.quantity_names()
+
+
+def test_fit_latency_is_core_latency_under_speculative_decoding():
+    """Fit's latency_per_token is core's latency (T_step/τ), not T_step: with k = 3 drafted tokens at
+    acceptance 0.7, τ = (1 − 0.7⁴)/(1 − 0.7) = 2.533 accepted tokens per step (closed form)."""
+    wl = rc.Workload(batch=64.0, context=4096.0, spec_k=3.0, spec_alpha=0.7)
+    tau = (1.0 - 0.7**4) / (1.0 - 0.7)
+    latency = F.QUANTITIES["latency_per_token"][0](HW, MOE, wl)
+    assert float(latency) == pytest.approx(float(rc.t_step(HW, MOE, wl)) / tau, rel=1e-12)
+    assert float(latency) == pytest.approx(float(rc.latency(HW, MOE, wl)), rel=1e-12)
+    per_user = F.QUANTITIES["tokens_per_s_per_user"][0](HW, MOE, wl)
+    assert float(latency) * float(per_user) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_prefill_quantities_are_registered():
+    """Input-token quantities come from core.prefill, by name (no guessing inside try/except)."""
+    for name in ("cost_per_mtok_input", "ttft", "input_tokens_per_s_per_replica",
+                 "input_tokens_per_s_per_chip", "output_input_price_ratio"):
+        assert name in F.QUANTITIES, name
+    wl = rc.Workload(prompt=2048.0, prefill_batch=4.0)
+    per_chip = F.QUANTITIES["input_tokens_per_s_per_chip"][0](HW, MOE, wl)
+    per_replica = F.QUANTITIES["input_tokens_per_s_per_replica"][0](HW, MOE, wl)
+    assert float(per_chip) * 8.0 == pytest.approx(float(per_replica), rel=1e-12)

@@ -66,7 +66,8 @@ def _user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from .parse import ParseError
+        from rooflax.sweeps.units import ParseError
+
         from .point import UserError
 
         try:
@@ -84,19 +85,19 @@ def _user_errors(fn):
 
 
 def _kv(items: list[str] | None, parse_value=None) -> dict:
-    from . import parse
+    from rooflax.sweeps import units
 
     out = {}
     for item in items or []:
-        k, v = parse.key_value(item)
+        k, v = units.key_value(item)
         out[k] = parse_value(v) if parse_value else v
     return out
 
 
 def _slo(text: str | None) -> float:
-    from . import parse
+    from rooflax.sweeps import units
 
-    return math.inf if text is None else parse.seconds(text)
+    return math.inf if text is None else units.seconds(text)
 
 
 HardwareOpt = Annotated[str, typer.Option("--hardware", "-H", help="Catalog hardware (case-insensitive; aliases ok). See `rooflax catalog hardware`.")]
@@ -157,8 +158,9 @@ def sensitivity(
       sentences {OUTPUT: {KNOB: text}}.
     """
     from rooflax.core import KNOBS
+    from rooflax.sweeps import units
 
-    from . import parse, report
+    from . import report
     from .point import UserError
 
     knobs = None
@@ -187,8 +189,8 @@ def sensitivity(
         pt = build_point(
             hardware, model, chips=chips, precision=precision, weights=weights,
             kv_precision=kv_precision, price_per_hour=price_per_hour,
-            context=parse.tokens(context), slo=_slo(slo),
-            set_=_kv(set_, parse.number), scale=_kv(scale, parse.number))
+            context=units.tokens(context), slo=_slo(slo),
+            set_=_kv(set_, units.number), scale=_kv(scale, units.number))
         # One point: op-by-op evaluation (≈2 s here) beats compiling the sensitivity graph
         # (≈7 s here the first time), and needs no compilation cache.
         with jax.disable_jit():
@@ -231,7 +233,8 @@ def query(
     """
     import itertools
 
-    from . import parse
+    from rooflax.sweeps import units
+
     from .point import QUANTITIES, UserError, build_point, enable_compilation_cache, evaluate
 
     enable_compilation_cache()
@@ -252,10 +255,10 @@ def query(
             evaluate(q, None, None, None)  # raises UserError with "did you mean"
     hws = [h for h in hardware.split(",") if h.strip()]
     mds = [m for m in model.split(",") if m.strip()]
-    batches = parse.values(batch, parse.number)
-    contexts = parse.values(context, parse.tokens)
-    chip_list = [None] if chips is None else parse.values(chips, parse.number)
-    set_d, scale_d = _kv(set_, parse.number), _kv(scale, parse.number)
+    batches = units.values(batch, units.number)
+    contexts = units.values(context, units.tokens)
+    chip_list = [None] if chips is None else units.values(chips, units.number)
+    set_d, scale_d = _kv(set_, units.number), _kv(scale, units.number)
     rows = []
     import jax.numpy as jnp
 
@@ -298,7 +301,7 @@ def query(
                if len({r[k] for r in rows}) > 1]
     fixed = {k: rows[0][k] for k in ("hardware", "model", "chips", "batch", "context")
              if k not in varying}
-    t = Table(title=" · ".join(f"{k}={parse.si(v) if isinstance(v, float) else v}"
+    t = Table(title=" · ".join(f"{k}={units.si(v) if isinstance(v, float) else v}"
                                for k, v in fixed.items()))
     for k in varying:
         t.add_column(k, justify="right")
@@ -335,9 +338,8 @@ def catalog(
     """
     import json
 
-    from rooflax.sweeps import catalogs
+    from rooflax.sweeps import catalogs, units
 
-    from . import parse
     from .point import UserError
 
     k = kind.lower().rstrip("s")
@@ -372,7 +374,7 @@ def catalog(
         if isinstance(x, bool):
             return str(x)
         if isinstance(x, (int, float)):
-            return parse.si(float(x)) if abs(x) >= 1e5 else f"{x:.4g}"
+            return units.si(float(x)) if abs(x) >= 1e5 else f"{x:.4g}"
         return str(x)
 
     for row in table:

@@ -12,7 +12,8 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from . import parse
+from rooflax.sweeps import units
+
 from .point import UserError
 
 #: Dimensions whose values are token counts (read with binary suffixes: 32k = 32768).
@@ -66,10 +67,10 @@ def _match_label(dim: str, labels: list[str], value: str) -> str:
 
 
 def _parse_numeric(dim: str, text: str) -> list[float]:
-    one = parse.tokens if dim in TOKEN_DIMS else parse.number
+    one = units.tokens if dim in TOKEN_DIMS else units.number
     try:
-        return parse.values(text, one)
-    except parse.ParseError as e:
+        return units.values(text, one)
+    except units.ParseError as e:
         raise UserError(f"--sel {dim}: {e}") from None
 
 
@@ -94,7 +95,7 @@ def selectors(ds, sel: Mapping[str, Any]) -> dict[str, Any]:
         if labels.dtype.kind in "OUST":
             chosen = [_match_label(dim, [str(x) for x in labels], p) for p in parts or [str(value)]]
         else:
-            nums = ([parse.number(x) if not isinstance(x, str) else _parse_numeric(dim, x)[0]
+            nums = ([units.number(x) if not isinstance(x, str) else _parse_numeric(dim, x)[0]
                      for x in value] if isinstance(value, (list, tuple))
                     else (_parse_numeric(dim, value) if isinstance(value, str) else [float(value)]))
             idx = [int(np.nanargmin(np.abs(labels.astype(float) - x))) for x in nums]

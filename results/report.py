@@ -29,7 +29,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .parse import si
+from rooflax.sweeps.units import si
+
 from .point import KNOB_UNITS, KNOB_WORDS, OUTPUT_UNITS, OUTPUT_WORDS
 
 SCHEMA = "rooflax.sensitivity/1"

@@ -42,9 +42,9 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictInt,
     Tag,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
@@ -101,6 +101,12 @@ def _q(kind: str, **kw):
     return BeforeValidator(lambda v: units.parse(v, kind, **kw))
 
 
+def _k(name: str):
+    """A field holding knob ``name``: parsed and checked against its one domain
+    (:data:`rooflax.sweeps.metadata.DOMAINS`)."""
+    return BeforeValidator(lambda v: units.knob(name, v))
+
+
 Bandwidth = Annotated[float, _q("bandwidth"), Field(json_schema_extra={"examples": ["3.35 TB/s"]})]
 Bytes = Annotated[float, _q("bytes"), Field(json_schema_extra={"examples": ["80 GB"]})]
 BytesPerToken = Annotated[float, _q("bytes", allow_zero=True)]
@@ -109,7 +115,9 @@ Price = Annotated[float, _q("price", allow_zero=True), Field(json_schema_extra={
 Time = Annotated[float, _q("time", allow_inf=True), Field(json_schema_extra={"examples": ["50 ms"]})]
 Tokens = Annotated[float, _q("tokens", allow_zero=True), Field(json_schema_extra={"examples": ["128k"]})]
 Number = Annotated[float, _q("number")]
-Fraction = Annotated[float, _q("number", allow_zero=True)]
+Chips = Annotated[float, _k("chips")]
+Sparsity = Annotated[float, _k("sparsity")]
+Batch = Annotated[float, _k("batch")]
 LinkBandwidth = Annotated[float, _q("bandwidth", allow_inf=True),
                           Field(json_schema_extra={"examples": ["900 GB/s"]})]
 Latency = Annotated[float, _q("time", allow_zero=True), Field(json_schema_extra={"examples": ["5 us"]})]
@@ -127,7 +135,7 @@ def _range_model(item: Any, label: str):
     class Range(_Frozen):
         lin: tuple[item, item] | None = Field(None, description="[start, stop], evenly spaced")
         log: tuple[item, item] | None = Field(None, description="[start, stop], log spaced")
-        num: int = Field(..., ge=1, le=10_000_000, description="number of points")
+        num: StrictInt = Field(..., ge=1, le=10_000_000, description="number of points")
 
         @model_validator(mode="after")
         def _one(self):
@@ -183,10 +191,17 @@ def is_swept(axis: Any) -> bool:
 
 
 TokenAxis = _axis(Tokens, "Tokens")
+BatchAxis = _axis(Batch, "Batch")
+ChipsAxis = _axis(Chips, "Chips")
+SparsityAxis = _axis(Sparsity, "Sparsity")
+
+
+def _knob_axis(name: str):
+    return _axis(Annotated[float, _k(name)], name.title().replace("_", ""))
+
 BandwidthAxis = _axis(Bandwidth, "Bandwidth")
 NumberAxis = _axis(Number, "Number")
 TimeAxis = _axis(Time, "Time")
-FractionAxis = _axis(Fraction, "Fraction")
 LinkBandwidthAxis = _axis(LinkBandwidth, "LinkBandwidth")
 LatencyAxis = _axis(Latency, "Latency")
 
@@ -210,6 +225,39 @@ def _catalog_name(kind: str):
     return check
 
 
+def _canonical(kind: str, name: str) -> str:
+    """The catalog key of a name (so that 'h100-sxm' and 'H100-SXM' are one entry)."""
+    cat = _catalog()
+    return (cat.resolve_hardware if kind == "hardware" else cat.resolve_model)(name)
+
+
+def _architecture(v: Any) -> dict[str, Any]:
+    """An ``architecture:`` mapping: known fields of core.arch.Architecture only, whole numbers
+    ≥ 0 (≥ 1 for the required sizes) or true/false for the flags."""
+    import dataclasses
+
+    from rooflax.core.arch import Architecture
+
+    if not isinstance(v, dict) or not v:
+        raise ValueError(f"expected a mapping of architecture fields, found {v!r}")
+    fields = {f.name: f for f in dataclasses.fields(Architecture)}
+    required = [n for n, f in fields.items() if f.default is dataclasses.MISSING]
+    for name, x in v.items():
+        if name not in fields:
+            raise ValueError(f"expected an architecture field, found {name!r}"
+                             f"{suggest(name, fields)}; fields: {', '.join(fields)}")
+        if fields[name].type in (bool, "bool"):
+            if not isinstance(x, bool):
+                raise ValueError(f"expected true or false for {name}, found {x!r}")
+        elif isinstance(x, bool) or not isinstance(x, int) or x < (1 if name in required else 0):
+            raise ValueError(f"expected a whole number ≥ {1 if name in required else 0} "
+                             f"for {name}, found {x!r}")
+    missing = [n for n in required if n not in v]
+    if missing:
+        raise ValueError(f"expected the architecture fields {', '.join(missing)}, found none")
+    return v
+
+
 HardwareName = Annotated[str, BeforeValidator(_catalog_name("hardware"))]
 ModelName = Annotated[str, BeforeValidator(_catalog_name("model"))]
 
@@ -223,7 +271,7 @@ class InlineHardware(_Frozen):
     c_over_bw: Number | None = Field(None, description="machine balance C/BW, MAC/byte")
     capacity: Bytes
     price_per_hour: Price = 0.0
-    chips: Number | None = None
+    chips: Chips | None = None
     source: str = "inline"
 
     @model_validator(mode="after")
@@ -240,7 +288,7 @@ class HypotheticalHardware(_Frozen):
     c_over_bw: NumberAxis
     capacity: Bytes
     price_per_hour: Price = 0.0
-    chips: Number = 1.0
+    chips: Chips = 1.0
 
 
 class InlineModel(_Frozen):
@@ -249,9 +297,9 @@ class InlineModel(_Frozen):
     name: str = Field(..., min_length=1)
     n_total: Number | None = None
     n_active: Number | None = None
-    sparsity: Number | None = None
+    sparsity: Sparsity | None = None
     kv_bytes_per_token: BytesPerToken | None = None
-    architecture: dict[str, Any] | None = None
+    architecture: Annotated[dict[str, Any], BeforeValidator(_architecture)] | None = None
     source: str = "inline"
 
     @model_validator(mode="after")
@@ -269,7 +317,7 @@ class InlineModel(_Frozen):
 class SparsityModel(_Frozen):
     """A model family on a continuous sparsity axis (N_total fixed; dim ``sparsity``)."""
 
-    sparsity: NumberAxis
+    sparsity: SparsityAxis
     n_total: Number
     kv_bytes_per_token: BytesPerToken
     name: str = "sparsity-family"
@@ -319,7 +367,7 @@ class Axes(_Frozen):
         | Annotated[SparsityModel, Tag("continuous")],
         Discriminator(_list_or_map),
     ]
-    batch: TokenAxis = Field(..., description="sequences per step: list or {log: [1, 65536], num: 64}")
+    batch: BatchAxis = Field(..., description="sequences per step: list or {log: [1, 65536], num: 64}")
     context: TokenAxis = Field(..., description="tokens of context: list or {log: [1k, 1M], num: 32}")
     precision: Annotated[
         Annotated[Annotated[list[Precision], Field(min_length=1)], Tag("list")]
@@ -328,37 +376,29 @@ class Axes(_Frozen):
         Discriminator(lambda v: "list" if isinstance(v, list | tuple) else
                       "settings" if isinstance(v, dict | PrecisionSettings) else "scalar"),
     ] = "bf16"
-    chips: NumberAxis | None = None
+    chips: ChipsAxis | None = None
     slo: TimeAxis | None = None
     attention: Attention | None = None
     # extended physics knobs: a scalar overrides every point (and the efficiency catalog), a
     # list/range sweeps it as its own dim. Unset: the catalog's value (physics: extended) or the
     # neutral default (physics: seeds: efficiencies 1, free link, no speculative decoding).
-    flops_eff: FractionAxis | None = Field(None, description="achieved fraction of peak FLOPS")
-    bw_eff: FractionAxis | None = Field(None, description="achieved fraction of peak HBM bandwidth")
+    flops_eff: _knob_axis("flops_eff") | None = Field(None, description="achieved fraction of peak FLOPS")
+    bw_eff: _knob_axis("bw_eff") | None = Field(None, description="achieved fraction of peak HBM bandwidth")
     link_bw: LinkBandwidthAxis | None = Field(
         None, description="scale-up link bandwidth per chip, one direction ('900 GB/s'; inf: free)")
-    link_eff: FractionAxis | None = Field(None, description="achieved fraction of peak link bandwidth")
+    link_eff: _knob_axis("link_eff") | None = Field(None, description="achieved fraction of peak link bandwidth")
     link_latency: LatencyAxis | None = Field(None, description="latency per collective message")
-    overlap: FractionAxis | None = Field(
+    overlap: _knob_axis("overlap") | None = Field(
         None, description="1: communication overlaps compute/memory; 0: serialized")
-    spec_k: FractionAxis | None = Field(None, description="speculative/MTP tokens drafted per step")
-    spec_alpha: FractionAxis | None = Field(None, description="acceptance rate of a drafted token")
-
-    @field_validator("batch")
-    @classmethod
-    def _batch_positive(cls, v):
-        vals = axis_values(v)
-        if min(vals) <= 0:
-            raise ValueError(f"expected batch sizes > 0, found {min(vals):g}")
-        return v
+    spec_k: _knob_axis("spec_k") | None = Field(None, description="speculative/MTP tokens drafted per step")
+    spec_alpha: _knob_axis("spec_alpha") | None = Field(None, description="acceptance rate of a drafted token")
 
     @model_validator(mode="after")
     def _unique(self):
         for name in ("hardware", "model"):
             ax = getattr(self, name)
             if isinstance(ax, list | tuple):
-                labels = [x if isinstance(x, str) else x.name for x in ax]
+                labels = [_canonical(name, x) if isinstance(x, str) else x.name for x in ax]
                 dup = {x for x in labels if labels.count(x) > 1}
                 if dup:
                     raise ValueError(f"expected distinct {name} names, found {sorted(dup)} twice")

@@ -44,10 +44,18 @@ import dataclasses
 import difflib
 import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ObservationFileError(ValueError):
@@ -65,6 +73,22 @@ class ObservationFileError(ValueError):
 # --------------------------------------------------------------------------- schema
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _knob_values(v: Any) -> Any:
+    """``knobs: {context: 32k, slo: 50 ms}``: each value read by the one parser
+    (:func:`rooflax.sweeps.units.knob`, k = 1024 tokens) and checked against its domain; knobs
+    of the fit only (``batch_per_chip``…) are plain numbers."""
+    from . import units
+    from .metadata import DOMAINS
+
+    if not isinstance(v, dict):
+        return v
+    return {k: units.knob(k, x) if k in DOMAINS else units.parse(x, "number", positive=False)
+            for k, x in v.items()}
+
+
+Knobs = Annotated[dict[str, float], BeforeValidator(_knob_values)]
 
 
 class HardwareSpec(_Strict):
@@ -99,7 +123,7 @@ class ScenarioSpec(_Strict):
     model: str | ModelSpec
     weights: str | None = None
     kv: str = "bf16"
-    knobs: dict[str, float] = Field(default_factory=dict)
+    knobs: Knobs = Field(default_factory=dict)
     note: str = ""
 
 
@@ -132,7 +156,7 @@ class UnknownSpec(_Strict):
 class ExprSpec(_Strict):
     quantity: str
     at: str | None = None
-    knobs: dict[str, float] = Field(default_factory=dict)
+    knobs: Knobs = Field(default_factory=dict)
 
 
 class ObservationSpec(ExprSpec):

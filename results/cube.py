@@ -8,11 +8,11 @@ raises :class:`~rooflax.results.point.UserError` with "did you mean …".
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
 from rooflax.sweeps import units
+from rooflax.sweeps.inputs import suggest
 
 from .point import UserError
 
@@ -61,9 +61,8 @@ def _match_label(dim: str, labels: list[str], value: str) -> str:
                 return low[key.lower()]
         except (ImportError, ValueError):
             pass
-    close = difflib.get_close_matches(v.lower(), list(low), n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(repr(low[c]) for c in close)}? " if close else ""
-    raise UserError(f"{dim}={value!r} is not in the cube; {hint}values: {', '.join(map(str, labels))}")
+    raise UserError(f"{dim}={value!r} is not in the cube{suggest(v.lower(), low)}; "
+                    f"values: {', '.join(map(str, labels))}")
 
 
 def _parse_numeric(dim: str, text: str) -> list[float]:
@@ -81,10 +80,8 @@ def selectors(ds, sel: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for dim, value in sel.items():
         if dim not in ds.dims:
-            close = difflib.get_close_matches(dim, list(ds.dims), n=3)
-            hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
-            raise UserError(f"--sel {dim}: no such dimension; {hint}dimensions: "
-                            f"{', '.join(map(str, ds.dims))}")
+            raise UserError(f"--sel {dim}: no such dimension{suggest(dim, list(ds.dims))}; "
+                            f"dimensions: {', '.join(map(str, ds.dims))}")
         labels = ds[dim].values
         if isinstance(value, (list, tuple)):
             parts = [str(x) for x in value]

@@ -210,10 +210,9 @@ def evaluate(name: str, hw: Any, model: Any, wl: Any):
 
     q = QUANTITIES.get(name)
     if q is None:
-        import difflib
+        from rooflax.sweeps.inputs import suggest
 
-        close = difflib.get_close_matches(name, list(QUANTITIES), n=3)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UserError(f"unknown quantity {name!r}{hint}; known: {', '.join(QUANTITIES)}")
+        raise UserError(f"unknown quantity {name!r}{suggest(name, list(QUANTITIES))}; "
+                        f"known: {', '.join(QUANTITIES)}")
     args = {"hmw": (hw, model, wl), "hm": (hw, model), "mw": (model, wl)}[q.args]
     return np.asarray(q.fn()(*args))

@@ -28,7 +28,6 @@ names the file, the line, the field, what was expected and what was found.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -49,6 +48,7 @@ from pydantic import (
 )
 
 from . import units
+from .inputs import InputError, found, load_mapping, node_at, suggest
 
 # -- names the schema knows (kept here so importing the schema does not import jax) ---------------
 #: Per-point quantities (have a batch dim). Names are rooflax.core function names.
@@ -81,17 +81,11 @@ DEFAULT_VALUES = ("t_step", "throughput", "cost_per_mtok", "kv_share", "regime",
                   "throughput_at_b_star")
 
 
-def suggest(name: str, choices: Any) -> str:
-    """' (did you mean 'x'?)' or ''."""
-    m = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean {m[0]!r}?)" if m else ""
-
-
 def _choice(kind: str, choices: tuple[str, ...]):
     def check(v: Any) -> str:
         if not isinstance(v, str) or v not in choices:
             raise ValueError(
-                f"expected one of {kind} {', '.join(choices)}; found {v!r}{suggest(v, choices)}"
+                f"expected one of {kind} {', '.join(choices)}; found {found(v)}{suggest(v, choices)}"
             )
         return v
     return check
@@ -483,27 +477,6 @@ class ConfigError(Exception):
         super().__init__("\n".join(lines))
 
 
-def _node_at(root: yaml.Node | None, loc: tuple, key_node: bool = False) -> yaml.Node | None:
-    node, best = root, root
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            hit = None
-            for k, v in node.value:
-                if k.value == str(part):
-                    hit = (k, v)
-                    break
-            if hit is None:
-                continue  # a union tag or a validator name: not in the file
-            node = best = hit[1]
-            if key_node and part == loc[-1]:
-                best = hit[0]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(node.value):
-                node = best = node.value[part]
-        # other parts (tags) are skipped
-    return best
-
-
 def _field_name(loc: tuple, data: Any) -> str:
     out = ""
     node = data
@@ -556,22 +529,23 @@ def _issues_from(err: ValidationError, data: Any, root: yaml.Node | None):
     for e in err.errors():
         loc, typ = tuple(e["loc"]), e["type"]
         field = _field_name(loc, data)
-        found = e.get("input")
+        value = e.get("input")
         if typ == "extra_forbidden":
             allowed = _parent_fields(loc, data)
             msg = (f"unknown field {str(loc[-1])!r}{suggest(loc[-1], allowed)}; "
                    f"expected one of: {', '.join(allowed)}")
-            line_node = _node_at(root, loc, key_node=True)
+            line_node = node_at(root, loc, key_node=True)
         elif typ == "missing":
             msg = "missing required field; expected a value, found nothing"
-            line_node = _node_at(root, loc[:-1])
+            line_node = node_at(root, loc[:-1])
         else:
             msg = e["msg"].removeprefix("Value error, ")
             if "found" not in msg:
-                msg += f"; found {found!r}"
-            line_node = _node_at(root, loc)
+                msg += f"; found {found(value)}"
+            line_node = node_at(root, loc)
         line = line_node.start_mark.line + 1 if line_node is not None else None
-        issues.append((line, field, "expected " + msg if typ.startswith("union") else msg))
+        msg = "expected " + msg if typ.startswith("union") else msg
+        issues.append((line, field, msg if len(msg) <= 2000 else msg[:1997] + "..."))
     # keep the first few, most specific
     seen, out = set(), []
     for i in issues:
@@ -589,19 +563,9 @@ def load(path: str | os.PathLike) -> SweepConfig:
     """Read and validate a config file; :class:`ConfigError` on any problem."""
     path = str(path)
     try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise ConfigError(path, [(None, "", f"cannot read the config file: {e.strerror}")]) from None
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(path, [(line, "", f"expected valid YAML, found a syntax error: "
-                                  f"{getattr(e, 'problem', e)}")]) from None
-    if not isinstance(data, dict):
-        raise ConfigError(path, [(1, "", f"expected a mapping of fields, found {type(data).__name__}")])
+        data, root, _ = load_mapping(path, "a mapping of fields (axes, outputs, store, ...)")
+    except InputError as e:
+        raise ConfigError(path, [(e.line, e.field, f"expected {e.expected}, found {e.found}")]) from None
     try:
         cfg = SweepConfig.model_validate(data)
     except ValidationError as e:
@@ -613,13 +577,16 @@ def load(path: str | os.PathLike) -> SweepConfig:
     dims = dims_of(cfg)
     for d in cfg.chunks:
         if d not in dims:
-            node = _node_at(root, ("chunks", d), key_node=True)
+            node = node_at(root, ("chunks", d), key_node=True)
             raise ConfigError(path, [(node.start_mark.line + 1 if node else None, f"chunks.{d}",
                                       f"expected a dimension of this sweep ({', '.join(dims)}), "
                                       f"found {d!r}{suggest(d, dims)}")])
-    err = check_store_writable(cfg.store)
+    try:
+        err = check_store_writable(cfg.store)
+    except (OSError, ValueError) as e:
+        err = f"expected a usable store path, found {found(cfg.store)} ({e})"
     if err:
-        node = _node_at(root, ("store",))
+        node = node_at(root, ("store",))
         raise ConfigError(path, [(node.start_mark.line + 1 if node is not root else None, "store", err)])
     return cfg
 

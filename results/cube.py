@@ -66,7 +66,12 @@ def _match_label(dim: str, labels: list[str], value: str) -> str:
 
 
 def _parse_numeric(dim: str, text: str) -> list[float]:
+    from rooflax.sweeps.metadata import DOMAINS
+
     one = units.tokens if dim in TOKEN_DIMS else units.number
+    if dim in DOMAINS:  # the dim's one domain: --sel context=-1 is an error, not "nearest"
+        def one(t, base=one):
+            return units.knob(dim, base(t))
     try:
         return units.values(text, one)
     except units.ParseError as e:

@@ -12,24 +12,85 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from rooflax.sweeps.cli import register as register_sweep_commands
 
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class GuardedGroup(TyperGroup):
+    """The one ``main`` guard of ``rooflax``: usage errors are one line and exit 2; any
+    unexpected exception is one line with a hint and exit 1 (the traceback only with
+    ``--debug`` or ``ROOFLAX_DEBUG=1``)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from typer._click import exceptions as click  # typer's own (vendored) click
+
+        args = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in args or bool(os.environ.get("ROOFLAX_DEBUG"))
+        try:
+            rv = super().main(args, prog_name or "rooflax", complete_var,
+                              standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else 0
+        except click.NoArgsIsHelpError as e:
+            e.show()
+            code = 2
+        except click.UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else "rooflax"
+            typer.echo(f"error: {_one_line(e.format_message())} (see '{where} -h')", err=True)
+            code = 2
+        except click.ClickException as e:
+            typer.echo(f"error: {_one_line(e.format_message())}", err=True)
+            code = e.exit_code
+        except (typer.Abort, KeyboardInterrupt):
+            typer.echo("aborted", err=True)
+            code = 130
+        except Exception as e:
+            if debug:
+                raise
+            typer.echo(f"error: unexpected {type(e).__name__}: {_one_line(e)[:300]} (a bug in "
+                       "rooflax: rerun with --debug for the traceback and report it)", err=True)
+            code = 1
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"rooflax {version('rooflax')}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
     name="rooflax",
+    cls=GuardedGroup,
     help="Roofline and cost of LLM inference: sweeps, sensitivities, plots.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an unexpected "
+                                        "error (also ROOFLAX_DEBUG=1).")] = False,
+) -> None:
     """Roofline and cost of LLM inference: sweeps, sensitivities, plots."""
 
 
@@ -56,9 +117,13 @@ _register_validate(app)
 
 # --------------------------------------------------------------------------- helpers
 def _console(stderr: bool = False):
+    """A rich console that never interprets markup in user strings or units (``[s]``) and fits
+    the terminal (``COLUMNS``; 160 columns when writing to a pipe or file)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=160 if not stderr else None)
+    piped = not (sys.stderr if stderr else sys.stdout).isatty()
+    width = 160 if piped and not os.environ.get("COLUMNS") else None
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, markup=False, width=width)
 
 
 def _user_errors(fn):
@@ -66,47 +131,94 @@ def _user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from .parse import ParseError
+        from rooflax.sweeps.inputs import InputError
+        from rooflax.sweeps.units import ParseError
+
         from .point import UserError
 
         try:
             return fn(*args, **kwargs)
-        except (UserError, ParseError) as e:
-            typer.echo(f"error: {e}", err=True)
+        except (UserError, ParseError, InputError) as e:
+            typer.echo(f"error: {_one_line(e)}", err=True)
             raise typer.Exit(2) from None
         except ValueError as e:
-            if type(e).__name__ == "UnknownNameError":
-                typer.echo(f"error: {e}", err=True)
+            cat = sys.modules.get("rooflax.sweeps.catalogs")
+            if cat is not None and isinstance(e, cat.UnknownNameError):
+                typer.echo(f"error: {_one_line(e)}", err=True)
                 raise typer.Exit(2) from None
             raise
 
     return wrapper
 
 
-def _kv(items: list[str] | None, parse_value=None) -> dict:
-    from . import parse
+def _checked(name: str, many: bool = False):
+    """A typer callback checking an option against the one domain of ``name``
+    (:data:`rooflax.sweeps.metadata.DOMAINS`); a list/range (``many``) is checked value by value.
+    Bad values are usage errors: one line naming the option, exit 2."""
+
+    def callback(value):
+        if value is None:
+            return value
+        from rooflax.sweeps import units
+
+        try:
+            if many:
+                units.values(value, lambda t: units.knob(name, t))
+            else:
+                units.knob(name, value)
+        except units.ParseError as e:
+            raise typer.BadParameter(str(e)) from None
+        return value
+
+    return callback
+
+
+def _knob_values(items: list[str] | None, how: str) -> dict[str, float]:
+    """``--set KNOB=VALUE`` (checked against the knob's domain) or ``--scale KNOB=FACTOR``
+    (a finite factor > 0; the scaled value is checked when the point is built)."""
+    from rooflax.core import KNOBS
+    from rooflax.sweeps import units
+    from rooflax.sweeps.inputs import suggest
+
+    from .point import UserError
 
     out = {}
     for item in items or []:
-        k, v = parse.key_value(item)
+        k, v = units.key_value(item)
+        if k not in KNOBS:
+            raise UserError(f"--{how} {k}: unknown knob{suggest(k, list(KNOBS))}; "
+                            f"knobs: {', '.join(KNOBS)}")
+        try:
+            out[k] = units.knob(k, v) if how == "set" else units.parse(v, "number")
+        except units.ParseError as e:
+            raise UserError(f"--{how} {k}: {e}") from None
+    return out
+
+
+def _kv(items: list[str] | None, parse_value=None) -> dict:
+    from rooflax.sweeps import units
+
+    out = {}
+    for item in items or []:
+        k, v = units.key_value(item)
         out[k] = parse_value(v) if parse_value else v
     return out
 
 
 def _slo(text: str | None) -> float:
-    from . import parse
+    from rooflax.sweeps import units
 
-    return math.inf if text is None else parse.seconds(text)
+    return math.inf if text is None else units.seconds(text)
 
 
 HardwareOpt = Annotated[str, typer.Option("--hardware", "-H", help="Catalog hardware (case-insensitive; aliases ok). See `rooflax catalog hardware`.")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Catalog model (case-insensitive). See `rooflax catalog models`.")]
-ChipsOpt = Annotated[float | None, typer.Option("--chips", "-n", help="Chips per replica (default: the catalog entry's).")]
+ChipsOpt = Annotated[float | None, typer.Option("--chips", "-n", callback=_checked("chips"), help="Chips per replica (default: the catalog entry's).")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", "-p", help="Compute precision (peak FLOPS): bf16, fp8, fp4, int8.")]
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Weight precision (default: --precision; 'native' = the checkpoint's).")]
 KvOpt = Annotated[str, typer.Option("--kv-precision", help="KV-cache precision.")]
-PriceOpt = Annotated[float | None, typer.Option("--price-per-hour", help="Price per chip, $/h (default: the catalog's).")]
-SloOpt = Annotated[str | None, typer.Option("--slo", help="Per-token latency target, e.g. 50ms (default: none).")]
+PriceOpt = Annotated[float | None, typer.Option("--price-per-hour", callback=_checked("price_per_hour"), help="Price per chip, $/h (default: the catalog's).")]
+SloOpt = Annotated[str | None, typer.Option("--slo", callback=_checked("slo"), help="Per-token latency target, e.g. 50ms (default: none).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Set a knob, KNOB=VALUE in SI units (e.g. bw=8e12, sparsity=1). Repeatable.")]
 ScaleOpt = Annotated[list[str] | None, typer.Option("--scale", help="Multiply a knob, KNOB=FACTOR (e.g. bw=10 with c_over_bw=0.1: 10x bandwidth at the same C). Repeatable.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
@@ -119,7 +231,7 @@ def sensitivity(
     cube: Annotated[str | None, typer.Argument(help="A saved result cube (Zarr); omit to compute from the catalog.")] = None,
     hardware: Annotated[str | None, typer.Option("--hardware", "-H", help="Catalog hardware (case-insensitive).")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Catalog model (case-insensitive).")] = None,
-    context: Annotated[str, typer.Option("--context", "-L", help="Context length, tokens (32k = 32768).")] = "0",
+    context: Annotated[str, typer.Option("--context", "-L", callback=_checked("context"), help="Context length, tokens (32k = 32768).")] = "0",
     chips: ChipsOpt = None,
     precision: PrecisionOpt = "bf16",
     weights: WeightsOpt = None,
@@ -157,8 +269,9 @@ def sensitivity(
       sentences {OUTPUT: {KNOB: text}}.
     """
     from rooflax.core import KNOBS
+    from rooflax.sweeps import units
 
-    from . import parse, report
+    from . import report
     from .point import UserError
 
     knobs = None
@@ -187,8 +300,8 @@ def sensitivity(
         pt = build_point(
             hardware, model, chips=chips, precision=precision, weights=weights,
             kv_precision=kv_precision, price_per_hour=price_per_hour,
-            context=parse.tokens(context), slo=_slo(slo),
-            set_=_kv(set_, parse.number), scale=_kv(scale, parse.number))
+            context=units.tokens(context), slo=_slo(slo),
+            set_=_knob_values(set_, "set"), scale=_knob_values(scale, "scale"))
         # One point: op-by-op evaluation (≈2 s here) beats compiling the sensitivity graph
         # (≈7 s here the first time), and needs no compilation cache.
         with jax.disable_jit():
@@ -206,9 +319,9 @@ def query(
     quantity: Annotated[list[str], typer.Argument(help="One or more core quantities (e.g. b_star cost_per_mtok_at_b_star t_step); 'list' shows them all.")],
     hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog hardware; a comma list sweeps it.")] = "h100-sxm",
     model: Annotated[str, typer.Option("--model", "-m", help="Catalog model; a comma list sweeps it.")] = "deepseek-v3",
-    batch: Annotated[str, typer.Option("--batch", "-B", help="Batch: a value, a list 1,8,64, a log range 1..8192[/N] or lo:hi:step.")] = "1",
-    context: Annotated[str, typer.Option("--context", "-L", help="Context, tokens (32k = 32768): value, list or range.")] = "0",
-    chips: Annotated[str | None, typer.Option("--chips", "-n", help="Chips per replica: value or list (default: the catalog's).")] = None,
+    batch: Annotated[str, typer.Option("--batch", "-B", callback=_checked("batch", many=True), help="Batch: a value, a list 1,8,64, a log range 1..8192[/N] or lo:hi:step.")] = "1",
+    context: Annotated[str, typer.Option("--context", "-L", callback=_checked("context", many=True), help="Context, tokens (32k = 32768): value, list or range.")] = "0",
+    chips: Annotated[str | None, typer.Option("--chips", "-n", callback=_checked("chips", many=True), help="Chips per replica: value or list (default: the catalog's).")] = None,
     precision: PrecisionOpt = "bf16",
     weights: WeightsOpt = None,
     kv_precision: KvOpt = "bf16",
@@ -231,8 +344,18 @@ def query(
     """
     import itertools
 
-    from . import parse
-    from .point import QUANTITIES, UserError, build_point, enable_compilation_cache, evaluate
+    from rooflax import core as rc
+    from rooflax.sweeps import units
+
+    from .point import (
+        LIMIT_QUANTITIES,
+        QUANTITIES,
+        UserError,
+        build_point,
+        enable_compilation_cache,
+        evaluate,
+        feasibility,
+    )
 
     enable_compilation_cache()
 
@@ -252,10 +375,10 @@ def query(
             evaluate(q, None, None, None)  # raises UserError with "did you mean"
     hws = [h for h in hardware.split(",") if h.strip()]
     mds = [m for m in model.split(",") if m.strip()]
-    batches = parse.values(batch, parse.number)
-    contexts = parse.values(context, parse.tokens)
-    chip_list = [None] if chips is None else parse.values(chips, parse.number)
-    set_d, scale_d = _kv(set_, parse.number), _kv(scale, parse.number)
+    batches = units.values(batch, units.number)
+    contexts = units.values(context, units.tokens)
+    chip_list = [None] if chips is None else units.values(chips, units.number)
+    set_d, scale_d = _knob_values(set_, "set"), _knob_values(scale, "scale")
     rows = []
     import jax.numpy as jnp
 
@@ -267,15 +390,20 @@ def query(
         L = jnp.asarray(contexts, dtype=jnp.float64)[None, :]
         wl = pt.wl.replace(batch=B, context=L)
         vals = {q: evaluate(q, pt.hw, pt.model, wl) for q in quantity}
+        ok, why = feasibility(pt.hw, pt.model, wl)
         for i, b in enumerate(batches):
             for j, ctx in enumerate(contexts):
                 row = {"hardware": pt.meta["hardware"], "model": pt.meta["model"],
                        "chips": pt.meta["chips"], "batch": b, "context": ctx}
                 for q in quantity:
-                    a = vals[q]
-                    a = a.reshape(a.shape + (1,) * (2 - a.ndim)) if a.ndim < 2 else a
-                    x = a[min(i, a.shape[0] - 1), min(j, a.shape[1] - 1)].item()
-                    row[q] = x
+                    row[q] = _at(vals[q], i, j)
+                    if q in ("binding", "regime") and math.isfinite(row[q]):
+                        names = rc.BINDINGS if q == "binding" else rc.REGIMES
+                        row[q] = names[int(row[q])]  # names, not codes
+                    elif not _at(ok, i, j) and q not in LIMIT_QUANTITIES:
+                        row[q] = math.nan  # not a physical value: the point is infeasible
+                row["feasible"] = bool(_at(ok, i, j))
+                row["reason"] = _at(why, i, j) or None
                 rows.append(row)
     if not rows:
         raise UserError("nothing to evaluate")
@@ -292,30 +420,39 @@ def query(
         return
     from rich.table import Table
 
-    from rooflax import core as rc
-
     varying = [k for k in ("hardware", "model", "chips", "batch", "context")
                if len({r[k] for r in rows}) > 1]
     fixed = {k: rows[0][k] for k in ("hardware", "model", "chips", "batch", "context")
              if k not in varying}
-    t = Table(title=" · ".join(f"{k}={parse.si(v) if isinstance(v, float) else v}"
-                               for k, v in fixed.items()))
+    t = Table()
     for k in varying:
         t.add_column(k, justify="right")
     for q in quantity:
         t.add_column(f"{q} [{QUANTITIES[q].units}]", justify="right")
+    notes = any(r["reason"] for r in rows)
+    if notes:
+        t.add_column("note")
 
-    def fmt(q, x):
-        if q == "binding" and math.isfinite(x):
-            return rc.BINDINGS[int(x)]
-        if q == "regime" and math.isfinite(x):
-            return rc.REGIMES[int(x)]
-        return f"{x:.4g}"
+    def fmt(x):
+        return x if isinstance(x, str) else f"{x:.4g}"
 
     for r in rows:
         t.add_row(*[f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in varying],
-                  *[fmt(q, r[q]) for q in quantity])
-    _console().print(t)
+                  *[fmt(r[q]) for q in quantity], *([r["reason"] or ""] if notes else []))
+    con = _console()
+    con.print(" · ".join(f"{k}={units.si(v) if isinstance(v, float) else v}"
+                         for k, v in fixed.items()))
+    con.print(t)
+
+
+def _at(a, i: int, j: int):
+    """Element (i, j) of a (batch, context) array that may have size-1 or missing axes."""
+    import numpy as np
+
+    a = np.asarray(a)
+    a = a.reshape(a.shape + (1,) * (2 - a.ndim)) if a.ndim < 2 else a
+    x = a[min(i, a.shape[0] - 1), min(j, a.shape[1] - 1)]
+    return x.item() if hasattr(x, "item") else x
 
 
 # --------------------------------------------------------------------------- catalog
@@ -335,9 +472,8 @@ def catalog(
     """
     import json
 
-    from rooflax.sweeps import catalogs
+    from rooflax.sweeps import catalogs, units
 
-    from . import parse
     from .point import UserError
 
     k = kind.lower().rstrip("s")
@@ -353,7 +489,7 @@ def catalog(
         from rich.pretty import Pretty
 
         con = _console()
-        con.print(f"[bold]{key}[/bold]")
+        con.print(key, style="bold")
         con.print(Pretty(entry, expand_all=True))
         return
     table = catalogs.hardware_table() if k == "hardware" else catalogs.model_table()
@@ -372,7 +508,7 @@ def catalog(
         if isinstance(x, bool):
             return str(x)
         if isinstance(x, (int, float)):
-            return parse.si(float(x)) if abs(x) >= 1e5 else f"{x:.4g}"
+            return units.si(float(x)) if abs(x) >= 1e5 else f"{x:.4g}"
         return str(x)
 
     for row in table:
@@ -397,9 +533,16 @@ def plot(
       rooflax plot out/cube.zarr roofline --sel hardware=h200 -o roofline.html
       rooflax plot out/cube.zarr cost --sel model=deepseek-v3 --sel context=32k -o cost.png
     """
+    from pathlib import Path
+
     from . import plots
     from .cube import open_cube
+    from .point import UserError
 
+    parent = Path(output).expanduser().absolute().parent
+    if not parent.is_dir():
+        raise UserError(f"--output {output}: expected a file in an existing directory, "
+                        f"found no directory {str(parent)!r}")
     ds = open_cube(cube)
     obj = plots.make(kind, ds, max_frames=max_frames, **_kv(sel))
     path = plots.save(obj, output)
@@ -408,8 +551,9 @@ def plot(
 
 # --------------------------------------------------------------------------- explore
 @app.command()
+@_user_errors
 def explore(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 5006,
+    port: Annotated[int, typer.Option(callback=_checked("port"), help="Port on 127.0.0.1 (0: any free port).")] = 5006,
     show: Annotated[bool, typer.Option("--show/--no-show", help="Open a browser tab.")] = True,
 ) -> None:
     """The seed's T_compute / T_memory simulator as a Panel app on 127.0.0.1."""

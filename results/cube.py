@@ -8,11 +8,12 @@ raises :class:`~rooflax.results.point.UserError` with "did you mean …".
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from . import parse
+from rooflax.sweeps import units
+from rooflax.sweeps.inputs import suggest
+
 from .point import UserError
 
 #: Dimensions whose values are token counts (read with binary suffixes: 32k = 32768).
@@ -60,16 +61,20 @@ def _match_label(dim: str, labels: list[str], value: str) -> str:
                 return low[key.lower()]
         except (ImportError, ValueError):
             pass
-    close = difflib.get_close_matches(v.lower(), list(low), n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(repr(low[c]) for c in close)}? " if close else ""
-    raise UserError(f"{dim}={value!r} is not in the cube; {hint}values: {', '.join(map(str, labels))}")
+    raise UserError(f"{dim}={value!r} is not in the cube{suggest(v.lower(), low)}; "
+                    f"values: {', '.join(map(str, labels))}")
 
 
 def _parse_numeric(dim: str, text: str) -> list[float]:
-    one = parse.tokens if dim in TOKEN_DIMS else parse.number
+    from rooflax.sweeps.metadata import DOMAINS
+
+    one = units.tokens if dim in TOKEN_DIMS else units.number
+    if dim in DOMAINS:  # the dim's one domain: --sel context=-1 is an error, not "nearest"
+        def one(t, base=one):
+            return units.knob(dim, base(t))
     try:
-        return parse.values(text, one)
-    except parse.ParseError as e:
+        return units.values(text, one)
+    except units.ParseError as e:
         raise UserError(f"--sel {dim}: {e}") from None
 
 
@@ -80,10 +85,8 @@ def selectors(ds, sel: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for dim, value in sel.items():
         if dim not in ds.dims:
-            close = difflib.get_close_matches(dim, list(ds.dims), n=3)
-            hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
-            raise UserError(f"--sel {dim}: no such dimension; {hint}dimensions: "
-                            f"{', '.join(map(str, ds.dims))}")
+            raise UserError(f"--sel {dim}: no such dimension{suggest(dim, list(ds.dims))}; "
+                            f"dimensions: {', '.join(map(str, ds.dims))}")
         labels = ds[dim].values
         if isinstance(value, (list, tuple)):
             parts = [str(x) for x in value]
@@ -94,7 +97,7 @@ def selectors(ds, sel: Mapping[str, Any]) -> dict[str, Any]:
         if labels.dtype.kind in "OUST":
             chosen = [_match_label(dim, [str(x) for x in labels], p) for p in parts or [str(value)]]
         else:
-            nums = ([parse.number(x) if not isinstance(x, str) else _parse_numeric(dim, x)[0]
+            nums = ([units.number(x) if not isinstance(x, str) else _parse_numeric(dim, x)[0]
                      for x in value] if isinstance(value, (list, tuple))
                     else (_parse_numeric(dim, value) if isinstance(value, str) else [float(value)]))
             idx = [int(np.nanargmin(np.abs(labels.astype(float) - x))) for x in nums]

@@ -338,11 +338,10 @@ def make(kind: str, ds, **kwargs):
     """The figure ``kind`` (one of :data:`KINDS`) of ``ds``."""
     fn = _MAKERS.get(kind.lower())
     if fn is None:
-        import difflib
+        from rooflax.sweeps.inputs import suggest
 
-        close = difflib.get_close_matches(kind.lower(), KINDS, n=2)
-        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
-        raise UserError(f"unknown plot kind {kind!r}; {hint}kinds: {', '.join(KINDS)}")
+        raise UserError(f"unknown plot kind {kind!r}{suggest(kind.lower(), KINDS)}; "
+                        f"kinds: {', '.join(KINDS)}")
     return fn(ds, **kwargs)
 
 

@@ -193,7 +193,9 @@ def build_point(
                 raise UserError(f"unknown knob {knob!r}; knobs: {', '.join(rc.KNOBS)}")
             t, f = rc.KNOBS[knob]
             old = float(getattr(trees[t], f))
-            trees[t] = trees[t].replace(**{f: float(v) if how == "set" else old * float(v)})
+            new = float(v) if how == "set" else old * float(v)
+            _check_knob(knob, new, how)
+            trees[t] = trees[t].replace(**{f: new})
     hw, mdl, wl = trees["hardware"], trees["model"], trees["workload"]
     meta = {
         "hardware": hw_key, "model": m_key, "chips": float(hw.chips), "precision": precision,
@@ -204,16 +206,60 @@ def build_point(
     return Point(hw, mdl, wl, meta)
 
 
+def _check_knob(knob: str, value: float, how: str) -> None:
+    """UserError if ``value`` is outside the knob's one domain (sweeps.metadata.DOMAINS)."""
+    from rooflax.sweeps import units
+
+    d = units.domain(knob)
+    d.pop("kind")
+    what = d.pop("what")
+    try:
+        units.check(value, what, stated=True, **d)
+    except units.ParseError as e:
+        raise UserError(f"--{how} {knob}: {e}") from None
+
+
 def evaluate(name: str, hw: Any, model: Any, wl: Any):
     """Any quantity of :data:`QUANTITIES` on (broadcasting) pytrees, as a numpy array."""
     import numpy as np
 
     q = QUANTITIES.get(name)
     if q is None:
-        import difflib
+        from rooflax.sweeps.inputs import suggest
 
-        close = difflib.get_close_matches(name, list(QUANTITIES), n=3)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UserError(f"unknown quantity {name!r}{hint}; known: {', '.join(QUANTITIES)}")
+        raise UserError(f"unknown quantity {name!r}{suggest(name, list(QUANTITIES))}; "
+                        f"known: {', '.join(QUANTITIES)}")
     args = {"hmw": (hw, model, wl), "hm": (hw, model), "mw": (model, wl)}[q.args]
     return np.asarray(q.fn()(*args))
+
+
+#: Quantities that describe the limits themselves: kept where a point is infeasible.
+LIMIT_QUANTITIES = ("b_max", "binding", "kv_read_bytes", "kv_store_bytes", "l_eff")
+
+
+def feasibility(hw: Any, model: Any, wl: Any):
+    """(feasible, reason) per (broadcast) point, numpy arrays: reason is ``""`` where feasible,
+    else "does not fit: needs N chips" (weights exceed the replica's HBM), "does not fit: no
+    room for one sequence's KV cache" (B_max < 1) or "past capacity: B > B_max = …"."""
+    import numpy as np
+
+    from rooflax import core as rc
+    from rooflax.core import roofline as rl
+
+    weights = np.asarray(rl.weight_store_bytes(hw, model), dtype=float)
+    per_chip = np.asarray(hw.capacity, dtype=float)
+    cap = np.asarray(hw.replica_capacity, dtype=float)
+    bmax = np.asarray(rc.b_max(hw, model, wl), dtype=float)
+    batch = np.asarray(wl.batch, dtype=float)
+    shape = np.broadcast_shapes(weights.shape, cap.shape, bmax.shape, batch.shape)
+    weights, per_chip, cap, bmax, batch = (np.broadcast_to(a, shape)
+                                           for a in (weights, per_chip, cap, bmax, batch))
+    reason = np.full(shape, "", dtype=object)
+    for idx in np.ndindex(shape):
+        if weights[idx] > cap[idx]:
+            reason[idx] = f"does not fit: needs {math.ceil(weights[idx] / per_chip[idx])} chips"
+        elif bmax[idx] < 1:
+            reason[idx] = "does not fit: no room for one sequence's KV cache at this context"
+        elif batch[idx] > bmax[idx]:
+            reason[idx] = f"past capacity: B > B_max = {bmax[idx]:.4g}"
+    return reason == "", reason

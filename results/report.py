@@ -29,7 +29,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .parse import si
+from rooflax.sweeps.units import si
+
 from .point import KNOB_UNITS, KNOB_WORDS, OUTPUT_UNITS, OUTPUT_WORDS
 
 SCHEMA = "rooflax.sensitivity/1"
@@ -60,13 +61,14 @@ def from_values(
     inputs: dict[str, Any],
     parameters: dict[str, float],
     binding: int,
-    reason: int,
+    reason: int | str,
     values: dict[str, float],
     partial: dict[str, dict[str, float]],
     elasticity: dict[str, dict[str, float]],
 ) -> dict[str, Any]:
     """Assemble the report dict (floats; NaN kept until :func:`to_json`)."""
-    reason_text = _REASONS[int(reason)] if 0 <= int(reason) < len(_REASONS) else str(reason)
+    reason_text = (reason if isinstance(reason, str) else
+                   _REASONS[int(reason)] if 0 <= int(reason) < len(_REASONS) else str(reason))
     values = dict(values)
     values["cost_per_mtok_at_b_star"] = 1e6 * values["cost_at_b_star"]
     units = {
@@ -96,10 +98,14 @@ def from_point(point, *, knobs=None, outputs: tuple[str, ...] = OUTPUTS) -> dict
     """The report of a :class:`~rooflax.results.point.Point` via ``rc.sensitivities``."""
     from rooflax import core as rc
 
-    from .point import DEFAULT_KNOBS
+    from .point import DEFAULT_KNOBS, feasibility
 
     knobs = tuple(knobs or DEFAULT_KNOBS)
     s = rc.sensitivities(point.hw, point.model, point.wl, outputs=tuple(outputs), knobs=knobs)
+    reason = int(s["reason"])
+    if reason == 1:  # infeasible: say why ("does not fit: needs N chips")
+        why = feasibility(point.hw, point.model, point.wl.replace(batch=1.0))[1].item()
+        reason = f"infeasible: {why}" if why else reason
     wl = point.wl
     inputs = {**point.meta, "context": _f(wl.context),
               "slo": _f(wl.slo) if math.isfinite(_f(wl.slo)) else None}
@@ -108,7 +114,7 @@ def from_point(point, *, knobs=None, outputs: tuple[str, ...] = OUTPUTS) -> dict
         inputs=inputs,
         parameters=point.parameters(),
         binding=int(rc.binding(point.hw, point.model, point.wl)),
-        reason=int(s["reason"]),
+        reason=reason,
         values={o: _f(s["value"][o]) for o in outputs},
         partial={o: {k: _f(s["partial"][o][k]) for k in knobs} for o in outputs},
         elasticity={o: {k: _f(s["elasticity"][o][k]) for k in knobs} for o in outputs},

@@ -16,7 +16,6 @@ Leaves of the returned :class:`Hardware` / :class:`Model` are Python floats
 
 from __future__ import annotations
 
-import difflib
 import functools
 from importlib import resources
 from typing import Any
@@ -65,11 +64,11 @@ def _resolve(kind: str, name: str) -> str:
     key = table.get(str(name).strip().lower())
     if key is not None:
         return key
-    close = difflib.get_close_matches(str(name).lower(), list(table), n=3, cutoff=0.5)
-    keys = dict.fromkeys(table[c] for c in close)
-    hint = f" did you mean {', '.join(map(repr, keys))}?" if keys else ""
+    from .inputs import found, suggest
+
     known = ", ".join(_hardware_data() if kind == "hardware" else _model_data())
-    raise UnknownNameError(f"unknown {kind} name {name!r};{hint} known: {known}")
+    raise UnknownNameError(f"unknown {kind} name {found(name)}"
+                           f"{suggest(str(name).lower(), table)}; known: {known}")
 
 
 # -- names and entries ----------------------------------------------------------------------

@@ -28,7 +28,6 @@ names the file, the line, the field, what was expected and what was found.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -42,13 +41,14 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictInt,
     Tag,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
 from . import units
+from .inputs import InputError, found, load_mapping, node_at, suggest
 
 # -- names the schema knows (kept here so importing the schema does not import jax) ---------------
 #: Per-point quantities (have a batch dim). Names are rooflax.core function names.
@@ -81,17 +81,11 @@ DEFAULT_VALUES = ("t_step", "throughput", "cost_per_mtok", "kv_share", "regime",
                   "throughput_at_b_star")
 
 
-def suggest(name: str, choices: Any) -> str:
-    """' (did you mean 'x'?)' or ''."""
-    m = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean {m[0]!r}?)" if m else ""
-
-
 def _choice(kind: str, choices: tuple[str, ...]):
     def check(v: Any) -> str:
         if not isinstance(v, str) or v not in choices:
             raise ValueError(
-                f"expected one of {kind} {', '.join(choices)}; found {v!r}{suggest(v, choices)}"
+                f"expected one of {kind} {', '.join(choices)}; found {found(v)}{suggest(v, choices)}"
             )
         return v
     return check
@@ -99,6 +93,12 @@ def _choice(kind: str, choices: tuple[str, ...]):
 
 def _q(kind: str, **kw):
     return BeforeValidator(lambda v: units.parse(v, kind, **kw))
+
+
+def _k(name: str):
+    """A field holding knob ``name``: parsed and checked against its one domain
+    (:data:`rooflax.sweeps.metadata.DOMAINS`)."""
+    return BeforeValidator(lambda v: units.knob(name, v))
 
 
 Bandwidth = Annotated[float, _q("bandwidth"), Field(json_schema_extra={"examples": ["3.35 TB/s"]})]
@@ -109,7 +109,9 @@ Price = Annotated[float, _q("price", allow_zero=True), Field(json_schema_extra={
 Time = Annotated[float, _q("time", allow_inf=True), Field(json_schema_extra={"examples": ["50 ms"]})]
 Tokens = Annotated[float, _q("tokens", allow_zero=True), Field(json_schema_extra={"examples": ["128k"]})]
 Number = Annotated[float, _q("number")]
-Fraction = Annotated[float, _q("number", allow_zero=True)]
+Chips = Annotated[float, _k("chips")]
+Sparsity = Annotated[float, _k("sparsity")]
+Batch = Annotated[float, _k("batch")]
 LinkBandwidth = Annotated[float, _q("bandwidth", allow_inf=True),
                           Field(json_schema_extra={"examples": ["900 GB/s"]})]
 Latency = Annotated[float, _q("time", allow_zero=True), Field(json_schema_extra={"examples": ["5 us"]})]
@@ -127,7 +129,7 @@ def _range_model(item: Any, label: str):
     class Range(_Frozen):
         lin: tuple[item, item] | None = Field(None, description="[start, stop], evenly spaced")
         log: tuple[item, item] | None = Field(None, description="[start, stop], log spaced")
-        num: int = Field(..., ge=1, le=10_000_000, description="number of points")
+        num: StrictInt = Field(..., ge=1, le=10_000_000, description="number of points")
 
         @model_validator(mode="after")
         def _one(self):
@@ -183,10 +185,17 @@ def is_swept(axis: Any) -> bool:
 
 
 TokenAxis = _axis(Tokens, "Tokens")
+BatchAxis = _axis(Batch, "Batch")
+ChipsAxis = _axis(Chips, "Chips")
+SparsityAxis = _axis(Sparsity, "Sparsity")
+
+
+def _knob_axis(name: str):
+    return _axis(Annotated[float, _k(name)], name.title().replace("_", ""))
+
 BandwidthAxis = _axis(Bandwidth, "Bandwidth")
 NumberAxis = _axis(Number, "Number")
 TimeAxis = _axis(Time, "Time")
-FractionAxis = _axis(Fraction, "Fraction")
 LinkBandwidthAxis = _axis(LinkBandwidth, "LinkBandwidth")
 LatencyAxis = _axis(Latency, "Latency")
 
@@ -210,6 +219,39 @@ def _catalog_name(kind: str):
     return check
 
 
+def _canonical(kind: str, name: str) -> str:
+    """The catalog key of a name (so that 'h100-sxm' and 'H100-SXM' are one entry)."""
+    cat = _catalog()
+    return (cat.resolve_hardware if kind == "hardware" else cat.resolve_model)(name)
+
+
+def _architecture(v: Any) -> dict[str, Any]:
+    """An ``architecture:`` mapping: known fields of core.arch.Architecture only, whole numbers
+    ≥ 0 (≥ 1 for the required sizes) or true/false for the flags."""
+    import dataclasses
+
+    from rooflax.core.arch import Architecture
+
+    if not isinstance(v, dict) or not v:
+        raise ValueError(f"expected a mapping of architecture fields, found {v!r}")
+    fields = {f.name: f for f in dataclasses.fields(Architecture)}
+    required = [n for n, f in fields.items() if f.default is dataclasses.MISSING]
+    for name, x in v.items():
+        if name not in fields:
+            raise ValueError(f"expected an architecture field, found {name!r}"
+                             f"{suggest(name, fields)}; fields: {', '.join(fields)}")
+        if fields[name].type in (bool, "bool"):
+            if not isinstance(x, bool):
+                raise ValueError(f"expected true or false for {name}, found {x!r}")
+        elif isinstance(x, bool) or not isinstance(x, int) or x < (1 if name in required else 0):
+            raise ValueError(f"expected a whole number ≥ {1 if name in required else 0} "
+                             f"for {name}, found {x!r}")
+    missing = [n for n in required if n not in v]
+    if missing:
+        raise ValueError(f"expected the architecture fields {', '.join(missing)}, found none")
+    return v
+
+
 HardwareName = Annotated[str, BeforeValidator(_catalog_name("hardware"))]
 ModelName = Annotated[str, BeforeValidator(_catalog_name("model"))]
 
@@ -223,7 +265,7 @@ class InlineHardware(_Frozen):
     c_over_bw: Number | None = Field(None, description="machine balance C/BW, MAC/byte")
     capacity: Bytes
     price_per_hour: Price = 0.0
-    chips: Number | None = None
+    chips: Chips | None = None
     source: str = "inline"
 
     @model_validator(mode="after")
@@ -240,7 +282,7 @@ class HypotheticalHardware(_Frozen):
     c_over_bw: NumberAxis
     capacity: Bytes
     price_per_hour: Price = 0.0
-    chips: Number = 1.0
+    chips: Chips = 1.0
 
 
 class InlineModel(_Frozen):
@@ -249,9 +291,9 @@ class InlineModel(_Frozen):
     name: str = Field(..., min_length=1)
     n_total: Number | None = None
     n_active: Number | None = None
-    sparsity: Number | None = None
+    sparsity: Sparsity | None = None
     kv_bytes_per_token: BytesPerToken | None = None
-    architecture: dict[str, Any] | None = None
+    architecture: Annotated[dict[str, Any], BeforeValidator(_architecture)] | None = None
     source: str = "inline"
 
     @model_validator(mode="after")
@@ -269,7 +311,7 @@ class InlineModel(_Frozen):
 class SparsityModel(_Frozen):
     """A model family on a continuous sparsity axis (N_total fixed; dim ``sparsity``)."""
 
-    sparsity: NumberAxis
+    sparsity: SparsityAxis
     n_total: Number
     kv_bytes_per_token: BytesPerToken
     name: str = "sparsity-family"
@@ -319,7 +361,7 @@ class Axes(_Frozen):
         | Annotated[SparsityModel, Tag("continuous")],
         Discriminator(_list_or_map),
     ]
-    batch: TokenAxis = Field(..., description="sequences per step: list or {log: [1, 65536], num: 64}")
+    batch: BatchAxis = Field(..., description="sequences per step: list or {log: [1, 65536], num: 64}")
     context: TokenAxis = Field(..., description="tokens of context: list or {log: [1k, 1M], num: 32}")
     precision: Annotated[
         Annotated[Annotated[list[Precision], Field(min_length=1)], Tag("list")]
@@ -328,37 +370,29 @@ class Axes(_Frozen):
         Discriminator(lambda v: "list" if isinstance(v, list | tuple) else
                       "settings" if isinstance(v, dict | PrecisionSettings) else "scalar"),
     ] = "bf16"
-    chips: NumberAxis | None = None
+    chips: ChipsAxis | None = None
     slo: TimeAxis | None = None
     attention: Attention | None = None
     # extended physics knobs: a scalar overrides every point (and the efficiency catalog), a
     # list/range sweeps it as its own dim. Unset: the catalog's value (physics: extended) or the
     # neutral default (physics: seeds: efficiencies 1, free link, no speculative decoding).
-    flops_eff: FractionAxis | None = Field(None, description="achieved fraction of peak FLOPS")
-    bw_eff: FractionAxis | None = Field(None, description="achieved fraction of peak HBM bandwidth")
+    flops_eff: _knob_axis("flops_eff") | None = Field(None, description="achieved fraction of peak FLOPS")
+    bw_eff: _knob_axis("bw_eff") | None = Field(None, description="achieved fraction of peak HBM bandwidth")
     link_bw: LinkBandwidthAxis | None = Field(
         None, description="scale-up link bandwidth per chip, one direction ('900 GB/s'; inf: free)")
-    link_eff: FractionAxis | None = Field(None, description="achieved fraction of peak link bandwidth")
+    link_eff: _knob_axis("link_eff") | None = Field(None, description="achieved fraction of peak link bandwidth")
     link_latency: LatencyAxis | None = Field(None, description="latency per collective message")
-    overlap: FractionAxis | None = Field(
+    overlap: _knob_axis("overlap") | None = Field(
         None, description="1: communication overlaps compute/memory; 0: serialized")
-    spec_k: FractionAxis | None = Field(None, description="speculative/MTP tokens drafted per step")
-    spec_alpha: FractionAxis | None = Field(None, description="acceptance rate of a drafted token")
-
-    @field_validator("batch")
-    @classmethod
-    def _batch_positive(cls, v):
-        vals = axis_values(v)
-        if min(vals) <= 0:
-            raise ValueError(f"expected batch sizes > 0, found {min(vals):g}")
-        return v
+    spec_k: _knob_axis("spec_k") | None = Field(None, description="speculative/MTP tokens drafted per step")
+    spec_alpha: _knob_axis("spec_alpha") | None = Field(None, description="acceptance rate of a drafted token")
 
     @model_validator(mode="after")
     def _unique(self):
         for name in ("hardware", "model"):
             ax = getattr(self, name)
             if isinstance(ax, list | tuple):
-                labels = [x if isinstance(x, str) else x.name for x in ax]
+                labels = [_canonical(name, x) if isinstance(x, str) else x.name for x in ax]
                 dup = {x for x in labels if labels.count(x) > 1}
                 if dup:
                     raise ValueError(f"expected distinct {name} names, found {sorted(dup)} twice")
@@ -443,27 +477,6 @@ class ConfigError(Exception):
         super().__init__("\n".join(lines))
 
 
-def _node_at(root: yaml.Node | None, loc: tuple, key_node: bool = False) -> yaml.Node | None:
-    node, best = root, root
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            hit = None
-            for k, v in node.value:
-                if k.value == str(part):
-                    hit = (k, v)
-                    break
-            if hit is None:
-                continue  # a union tag or a validator name: not in the file
-            node = best = hit[1]
-            if key_node and part == loc[-1]:
-                best = hit[0]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(node.value):
-                node = best = node.value[part]
-        # other parts (tags) are skipped
-    return best
-
-
 def _field_name(loc: tuple, data: Any) -> str:
     out = ""
     node = data
@@ -516,22 +529,23 @@ def _issues_from(err: ValidationError, data: Any, root: yaml.Node | None):
     for e in err.errors():
         loc, typ = tuple(e["loc"]), e["type"]
         field = _field_name(loc, data)
-        found = e.get("input")
+        value = e.get("input")
         if typ == "extra_forbidden":
             allowed = _parent_fields(loc, data)
             msg = (f"unknown field {str(loc[-1])!r}{suggest(loc[-1], allowed)}; "
                    f"expected one of: {', '.join(allowed)}")
-            line_node = _node_at(root, loc, key_node=True)
+            line_node = node_at(root, loc, key_node=True)
         elif typ == "missing":
             msg = "missing required field; expected a value, found nothing"
-            line_node = _node_at(root, loc[:-1])
+            line_node = node_at(root, loc[:-1])
         else:
             msg = e["msg"].removeprefix("Value error, ")
             if "found" not in msg:
-                msg += f"; found {found!r}"
-            line_node = _node_at(root, loc)
+                msg += f"; found {found(value)}"
+            line_node = node_at(root, loc)
         line = line_node.start_mark.line + 1 if line_node is not None else None
-        issues.append((line, field, "expected " + msg if typ.startswith("union") else msg))
+        msg = "expected " + msg if typ.startswith("union") else msg
+        issues.append((line, field, msg if len(msg) <= 2000 else msg[:1997] + "..."))
     # keep the first few, most specific
     seen, out = set(), []
     for i in issues:
@@ -549,19 +563,9 @@ def load(path: str | os.PathLike) -> SweepConfig:
     """Read and validate a config file; :class:`ConfigError` on any problem."""
     path = str(path)
     try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise ConfigError(path, [(None, "", f"cannot read the config file: {e.strerror}")]) from None
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(path, [(line, "", f"expected valid YAML, found a syntax error: "
-                                  f"{getattr(e, 'problem', e)}")]) from None
-    if not isinstance(data, dict):
-        raise ConfigError(path, [(1, "", f"expected a mapping of fields, found {type(data).__name__}")])
+        data, root, _ = load_mapping(path, "a mapping of fields (axes, outputs, store, ...)")
+    except InputError as e:
+        raise ConfigError(path, [(e.line, e.field, f"expected {e.expected}, found {e.found}")]) from None
     try:
         cfg = SweepConfig.model_validate(data)
     except ValidationError as e:
@@ -573,13 +577,16 @@ def load(path: str | os.PathLike) -> SweepConfig:
     dims = dims_of(cfg)
     for d in cfg.chunks:
         if d not in dims:
-            node = _node_at(root, ("chunks", d), key_node=True)
+            node = node_at(root, ("chunks", d), key_node=True)
             raise ConfigError(path, [(node.start_mark.line + 1 if node else None, f"chunks.{d}",
                                       f"expected a dimension of this sweep ({', '.join(dims)}), "
                                       f"found {d!r}{suggest(d, dims)}")])
-    err = check_store_writable(cfg.store)
+    try:
+        err = check_store_writable(cfg.store)
+    except (OSError, ValueError) as e:
+        err = f"expected a usable store path, found {found(cfg.store)} ({e})"
     if err:
-        node = _node_at(root, ("store",))
+        node = node_at(root, ("store",))
         raise ConfigError(path, [(node.start_mark.line + 1 if node is not root else None, "store", err)])
     return cfg
 

@@ -48,3 +48,37 @@ EXTRA_AXIS_ATTRS = {"flops_eff": ("1", "achieved fraction of peak FLOPS"),
                     "overlap": ("1", "communication overlap (1: max, 0: sum)"),
                     "spec_k": ("tokens", "speculative tokens drafted per step"),
                     "spec_alpha": ("1", "acceptance rate of a drafted token")}
+
+#: The domain of every knob and input, declared once and checked at every door (CLI options,
+#: config fields, observation files) by :func:`rooflax.sweeps.units.knob`:
+#: name → (parser kind, lower bound, lower bound excluded, upper bound, whole number,
+#: +inf allowed, words for "expected …"). Knobs take SI numbers (price in $/s); the CLI inputs
+#: (``price_per_hour``, ``port``) are listed beside them.
+DOMAINS = {
+    "bw": ("bandwidth", 0.0, True, None, False, False, "a bandwidth > 0, B/s"),
+    "c_over_bw": ("number", 0.0, True, None, False, False, "a machine balance C/BW > 0, MAC/B"),
+    "capacity": ("bytes", 0.0, True, None, False, True, "an HBM capacity > 0, bytes"),
+    "price": ("number", 0.0, False, None, False, False, "a price ≥ 0, $/s per chip"),
+    "chips": ("number", 1.0, False, None, True, False, "a whole number of chips ≥ 1"),
+    "n_total": ("number", 0.0, True, None, False, False, "a parameter count > 0"),
+    "sparsity": ("number", 1.0, False, None, False, False, "a sparsity N_total/N_active ≥ 1"),
+    "kv_bytes_per_token": ("number", 0.0, False, None, False, False, "KV bytes per token ≥ 0"),
+    "bytes_per_weight": ("number", 0.0, True, None, False, False, "bytes per weight > 0"),
+    "context": ("tokens", 0.0, False, None, False, False, "a context ≥ 0 tokens (32k = 32768)"),
+    "batch": ("number", 1.0, False, None, False, False, "a batch ≥ 1 sequence"),
+    "slo": ("time", 0.0, True, None, False, True, "a latency target > 0 s (e.g. 50ms; inf: none)"),
+    "flops_eff": ("number", 0.0, True, 1.0, False, False, "a fraction of peak FLOPS in (0, 1]"),
+    "bw_eff": ("number", 0.0, True, 1.0, False, False, "a fraction of peak bandwidth in (0, 1]"),
+    "link_bw": ("bandwidth", 0.0, True, None, False, True, "a link bandwidth > 0, B/s (inf: free)"),
+    "link_eff": ("number", 0.0, True, 1.0, False, False, "a fraction of link bandwidth in (0, 1]"),
+    "link_latency": ("time", 0.0, False, None, False, False, "a link latency ≥ 0 s"),
+    "overlap": ("number", 0.0, False, 1.0, False, False, "an overlap fraction in [0, 1]"),
+    "dp": ("number", 1.0, False, None, True, False, "a whole number of groups ≥ 1"),
+    "expert_replicas": ("number", 1.0, False, None, True, False, "a whole number of copies ≥ 1"),
+    "attn_flops_per_ctx_token": ("number", 0.0, False, None, False, False,
+                                 "attention FLOPs per context token ≥ 0"),
+    "spec_k": ("number", 0.0, False, None, True, False, "a whole number of drafted tokens ≥ 0"),
+    "spec_alpha": ("number", 0.0, False, 1.0, False, False, "an acceptance rate in [0, 1]"),
+    "price_per_hour": ("price", 0.0, False, None, False, False, "a price ≥ 0, $/h per chip"),
+    "port": ("number", 0.0, False, 65535.0, True, False, "a TCP port in [0, 65535]"),
+}

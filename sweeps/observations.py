@@ -41,30 +41,46 @@ what was expected and what was found; the CLI exits with code 2 on it.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .inputs import InputError, dotted, found, line_of, load_yaml, read_text, suggest
 
 
-class ObservationFileError(ValueError):
-    """A bad observation file. ``exit_code`` is 2 (usage error)."""
-
-    exit_code = 2
-
-    def __init__(self, file: str, line: int | None, field: str, expected: str, found: str):
-        self.file, self.line, self.field, self.expected, self.found = file, line, field, expected, found
-        where = f"{file}:{line}" if line else file
-        field_part = f" {field}:" if field else ""
-        super().__init__(f"{where}:{field_part} expected {expected}; found {found}")
+class ObservationFileError(InputError):
+    """A bad observation file (the one input error of :mod:`rooflax.sweeps.inputs`; exit 2)."""
 
 
 # --------------------------------------------------------------------------- schema
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _knob_values(v: Any) -> Any:
+    """``knobs: {context: 32k, slo: 50 ms}``: each value read by the one parser
+    (:func:`rooflax.sweeps.units.knob`, k = 1024 tokens) and checked against its domain; knobs
+    of the fit only (``batch_per_chip``…) are plain numbers."""
+    from . import units
+    from .metadata import DOMAINS
+
+    if not isinstance(v, dict):
+        return v
+    return {k: units.knob(k, x) if k in DOMAINS else units.parse(x, "number", positive=False)
+            for k, x in v.items()}
+
+
+Knobs = Annotated[dict[str, float], BeforeValidator(_knob_values)]
 
 
 class HardwareSpec(_Strict):
@@ -99,7 +115,7 @@ class ScenarioSpec(_Strict):
     model: str | ModelSpec
     weights: str | None = None
     kv: str = "bf16"
-    knobs: dict[str, float] = Field(default_factory=dict)
+    knobs: Knobs = Field(default_factory=dict)
     note: str = ""
 
 
@@ -132,7 +148,7 @@ class UnknownSpec(_Strict):
 class ExprSpec(_Strict):
     quantity: str
     at: str | None = None
-    knobs: dict[str, float] = Field(default_factory=dict)
+    knobs: Knobs = Field(default_factory=dict)
 
 
 class ObservationSpec(ExprSpec):
@@ -215,51 +231,13 @@ class ObservationFile(_Strict):
     """What a source states, set against a derived quantity (printed and in the JSON)."""
 
 
-# --------------------------------------------------------------------------- line numbers
-def _line_index(text: str) -> dict[tuple, int]:
-    """Path (keys and list indices) → 1-based line of every node in a YAML document."""
-    index: dict[tuple, int] = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return index
-
-    def walk(node, path):
-        index.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = k.value
-                index[(*path, key)] = k.start_mark.line + 1
-                walk(v, (*path, key))
-                index[(*path, key)] = k.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                walk(v, (*path, i))
-
-    if root is not None:
-        walk(root, ())
-    return index
-
-
-def _line_of(index: dict[tuple, int], path: tuple) -> int | None:
-    for n in range(len(path), -1, -1):
-        if path[:n] in index:
-            return index[path[:n]]
-    return None
-
-
-def _dotted(path: tuple) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
+# --------------------------------------------------------------------------- locating errors
+def _line_of(root: Any, path: tuple) -> int | None:
+    return line_of(root, path, key_node=True)
 
 
 def _found(value: Any) -> str:
-    if value is _MISSING:
-        return "nothing (the field is missing)"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return "nothing (the field is missing)" if value is _MISSING else found(value)
 
 
 _MISSING = object()
@@ -297,7 +275,7 @@ def _pydantic_error(e: ValidationError, data: Any, index: dict, file: str) -> Ob
         model_cls = _schema_at(loc[:-1])
         if model_cls is not None:
             allowed = ", ".join(model_cls.model_fields)
-        return ObservationFileError(file, _line_of(index, loc), _dotted(loc),
+        return ObservationFileError(file, _line_of(index, loc), dotted(loc),
                                     f"one of the known fields ({allowed})" if allowed else "a known field",
                                     f"unknown field {loc[-1]!r}" + ("" if isinstance(parent, dict) else ""))
     expected = _EXPECTED.get(kind)
@@ -310,7 +288,7 @@ def _pydantic_error(e: ValidationError, data: Any, index: dict, file: str) -> Ob
     if any(x in ("str", "HardwareSpec", "ModelSpec") for x in err["loc"]):
         expected = ("a catalog name or a mapping of numbers "
                     f"(a bad field under it: {err['msg']})")
-    return ObservationFileError(file, _line_of(index, loc), _dotted(loc), expected,
+    return ObservationFileError(file, _line_of(index, loc), dotted(loc), expected,
                                 _found(_lookup(data, loc)))
 
 
@@ -362,25 +340,16 @@ class Loaded:
 def parse(text: str, file: str = "<string>") -> ObservationFile:
     """Parse and validate the YAML text (schema only; see :func:`build`)."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(e, "problem", None) or str(e)
-        raise ObservationFileError(file, line, "", "valid YAML", f"a syntax error ({problem})") from None
+        data, index = load_yaml(text, file)
+    except InputError as e:
+        raise ObservationFileError(e.file, e.line, e.field, e.expected, e.found) from None
     if not isinstance(data, dict):
         raise ObservationFileError(file, 1, "", "a mapping with scenarios, unknowns and observations",
-                                   _found(data))
-    index = _line_index(text)
+                                   "an empty file" if data is None else _found(data))
     try:
         return ObservationFile.model_validate(data)
     except ValidationError as e:
         raise _pydantic_error(e, data, index, file) from None
-
-
-def _close(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
 
 
 def build(spec: ObservationFile, text: str = "", file: str = "<string>") -> Loaded:
@@ -390,10 +359,10 @@ def build(spec: ObservationFile, text: str = "", file: str = "<string>") -> Load
 
     from . import catalogs
 
-    index = _line_index(text)
+    index = load_yaml(text, file)[1] if text else None
 
     def fail(path: tuple, expected: str, found: str) -> ObservationFileError:
-        return ObservationFileError(file, _line_of(index, path), _dotted(path), expected, found)
+        return ObservationFileError(file, _line_of(index, path), dotted(path), expected, found)
 
     knobs_all = F.knob_names()
     quantities = F.quantity_names()
@@ -402,7 +371,7 @@ def build(spec: ObservationFile, text: str = "", file: str = "<string>") -> Load
         for name, value in knobs.items():
             if name not in knobs_all:
                 raise fail((*path, name), f"a knob name, one of: {', '.join(knobs_all)}",
-                           f"{name!r}{_close(name, knobs_all)}")
+                           f"{name!r}{suggest(name, knobs_all)}")
             if math.isnan(value):
                 raise fail((*path, name), "a number", "NaN")
 
@@ -446,7 +415,7 @@ def build(spec: ObservationFile, text: str = "", file: str = "<string>") -> Load
                        "nothing (the field is missing)")
         if name not in scenarios:
             raise fail((*path, "at"), f"a scenario name, one of: {', '.join(snames)}",
-                       f"{name!r}{_close(name, snames)}")
+                       f"{name!r}{suggest(name, snames)}")
         return name
 
     # unknowns
@@ -459,7 +428,7 @@ def build(spec: ObservationFile, text: str = "", file: str = "<string>") -> Load
             where = (*path, "knob") if u.knob else path
             raise fail(where, f"a knob name, one of: {', '.join(knobs_all)} "
                        "(set `knob:` when the unknown's name is not a knob)",
-                       f"{knob!r}{_close(knob, knobs_all)}")
+                       f"{knob!r}{suggest(knob, knobs_all)}")
         lo, hi = (u.bounds or (None, None))
         lo = -math.inf if lo is None else float(lo)
         hi = math.inf if hi is None else float(hi)
@@ -475,7 +444,7 @@ def build(spec: ObservationFile, text: str = "", file: str = "<string>") -> Load
         for i, sname in enumerate(targets):
             if sname not in scenarios:
                 raise fail((*path, "at", i), f"a scenario name, one of: {', '.join(snames)}",
-                           f"{sname!r}{_close(sname, snames)}")
+                           f"{sname!r}{suggest(sname, snames)}")
             fixed, bind = scenarios[sname][3], scenarios[sname][4]
             if knob in fixed:
                 raise fail((*path, "knob"), f"a knob that scenario {sname!r} does not fix "
@@ -493,7 +462,7 @@ def build(spec: ObservationFile, text: str = "", file: str = "<string>") -> Load
     def expr(e: ExprSpec, path: tuple) -> Any:
         if e.quantity not in quantities:
             raise fail((*path, "quantity"), f"a quantity, one of: {', '.join(quantities)}",
-                       f"{e.quantity!r}{_close(e.quantity, quantities)}")
+                       f"{e.quantity!r}{suggest(e.quantity, quantities)}")
         check_knobs(e.knobs, (*path, "knobs"))
         return F.Expr(e.quantity, scenario_ref(e.at, path), dict(e.knobs))
 
@@ -517,7 +486,7 @@ def build(spec: ObservationFile, text: str = "", file: str = "<string>") -> Load
     for i, c in enumerate(spec.compare):
         if c.derived not in dnames:
             raise fail(("compare", i, "derived"), f"the name of a derive entry, one of: {', '.join(dnames)}",
-                       f"{c.derived!r}{_close(c.derived, dnames)}")
+                       f"{c.derived!r}{suggest(c.derived, dnames)}")
 
     # every unknown must reach at least one observation
     used = {u for o in observations for e in (o.expr, o.over) if e is not None
@@ -540,11 +509,9 @@ def load(path: str | Path) -> Loaded:
     """Read, validate and build an observation file; :class:`ObservationFileError` on any problem."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ObservationFileError(str(p), None, "", "an existing observation file", "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ObservationFileError(str(p), None, "", "a readable UTF-8 text file", str(e)) from None
+        text = read_text(p)
+    except InputError as e:
+        raise ObservationFileError(e.file, e.line, e.field, e.expected, e.found) from None
     spec = parse(text, str(p))
     return build(spec, text, str(p))
 

@@ -261,9 +261,25 @@ def execute(plan: grid.Plan, todo: np.ndarray | None, run_id: str, *, client=Non
         prog.close()
 
 
+def _probe(address: str, timeout: float) -> None:
+    """Fail fast (refused, no route, bad host) on a ``tcp://host:port`` address: distributed
+    itself retries a refused connection until its timeout."""
+    import socket
+    from urllib.parse import urlsplit
+    u = urlsplit(address if "://" in address else f"tcp://{address}")
+    if u.scheme != "tcp" or not u.hostname or not u.port:
+        return
+    try:
+        socket.create_connection((u.hostname, u.port), timeout=timeout).close()
+    except OSError as e:
+        raise SchedulerError(f"cannot reach the Dask scheduler at {address} "
+                             f"({e.strerror or type(e).__name__})") from None
+
+
 def connect(address: str, timeout: float = SCHEDULER_TIMEOUT_S):
     """A ``distributed.Client`` on ``address``, or :class:`SchedulerError` within ``timeout``."""
     from distributed import Client
+    _probe(address, timeout)
     try:
         return Client(address, timeout=f"{timeout}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:

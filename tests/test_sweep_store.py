@@ -348,3 +348,52 @@ def test_progress_lines_from_the_first_block_threads(tmp_path):
     lines = [ln for ln in err.splitlines() if ln.startswith("sweep: ")]
     assert lines[0].startswith("sweep: 1/4 blocks") and lines[-1].startswith("sweep: 4/4 blocks")
     assert all("ETA" in ln for ln in lines)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_lost_scheduler_one_line_then_resume(tmp_path):
+    """A real `dask scheduler` + worker; the scheduler is killed mid-sweep: one line naming the
+    cause and the resume command, exit 2; `--resume` (threads) finishes the cube."""
+    import time
+    sched_file = tmp_path / "scheduler.json"
+    env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False")
+    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(sched_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)]
+    try:
+        t0 = time.time()
+        while not sched_file.exists() and time.time() - t0 < 60:
+            time.sleep(0.2)
+        addr = json.loads(sched_file.read_text())["address"]
+        procs.append(subprocess.Popen([str(BIN / "dask"), "worker", addr, "--nthreads", "1",
+                                       "--no-dashboard", "--host", "127.0.0.1"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
+        f = tiny(tmp_path, chunks={"hardware": 1, "context": 1},
+                 axes={"hardware": ["h100-sxm", "b200", "mi300x"], "model": ["llama-3.1-8b"],
+                       "batch": {"log": [1, 4096], "num": 8},
+                       "context": {"log": ["1k", "512k"], "num": 40}, "chips": 8})
+        p = subprocess.Popen([str(BIN / "rooflax"), "sweep", str(f), "--quiet", "--scheduler", addr],
+                             cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+        cube = tmp_path / "cube.zarr"
+        t0 = time.time()
+        while time.time() - t0 < 120:
+            if store.has_markers(cube) and store.done_mask(cube).sum() >= 3:
+                break
+            time.sleep(0.1)
+        procs[0].kill()
+        out, err = p.communicate(timeout=200)
+        assert p.returncode == 2, err
+        lines = [ln for ln in err.splitlines() if not ln.startswith("sweep: ")]
+        assert len(lines) == 1 and "lost the Dask scheduler" in lines[0], err
+        assert f"rooflax sweep {f} --resume --scheduler {addr}" in lines[0]
+        assert not store.lock_path(cube).exists()
+    finally:
+        for q in reversed(procs):
+            if q.poll() is None:
+                q.kill()
+            q.wait(30)
+    code, out, err = cli(f, "--quiet", "--resume")
+    assert code == 0, err
+    assert store.is_complete(cube)

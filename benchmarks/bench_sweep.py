@@ -1,7 +1,9 @@
 """Sweep benchmark: grid points/s end to end (config → complete cube) vs the in-memory core.
 
-Run: ``.venv/bin/python benchmarks/bench_sweep.py [--sizes 1e8,1e9] [--compressors]``.
-``main()`` prints the table (``benchmarks/run.py`` calls it).
+Run: ``.venv/bin/python benchmarks/bench_sweep.py [--sizes 1e8,1e9,1e10] [--compressors]``.
+``main()`` prints the table (``benchmarks/run.py`` calls it). Each size runs in its own process
+(``--one SIZE``) so its peak RSS (``ru_maxrss``) is its own; target ≤ 1.5 GB at every size
+(issue 12: the sweep keeps at most 2 × cores blocks in flight, so memory follows the block).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import numpy as np
 
 SHAPES = {  # bw × c_over_bw × sparsity × batch × context
     "1e6": (8, 8, 4, 128, 32),
+    "1e7": (16, 16, 8, 128, 40),
     "1e8": (32, 32, 8, 256, 48),
     "1e9": (64, 64, 16, 256, 60),
+    "1e10": (128, 128, 20, 256, 120),
 }
+RSS_TARGET_MB = 1500
 
 
 def config_for(shape, store: str):
@@ -59,7 +64,7 @@ def in_memory_rate(cfg) -> float:
     """Points/s of the jitted block kernel alone (inputs ready, outputs on host)."""
     from rooflax.sweeps import compute, grid
     plan = grid.build(cfg)
-    blocks = plan.blocks()[:8]
+    blocks = [plan.block_index(i) for i in range(min(8, plan.n_blocks))]
     leaves = [compute.block_inputs(plan, b)[0] for b in blocks]
     k = compute.kernel_for(plan)
     for v in k(leaves[0]).values():
@@ -91,7 +96,7 @@ def compressors(cfg) -> list[tuple[str, float, float]]:
 
     from rooflax.sweeps import compute, grid
     plan = grid.build(cfg)
-    vals, _ = compute.compute_block(plan, plan.blocks()[0])
+    vals, _ = compute.compute_block(plan, plan.block_index(0))
     out = []
     for name, codec in [("blosc lz4+shuffle", zc.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")),
                         ("zstd (zarr default)", zc.ZstdCodec(level=0))]:
@@ -116,27 +121,43 @@ def compressors(cfg) -> list[tuple[str, float, float]]:
     return out
 
 
-def main(sizes=("1e8", "1e9"), with_compressors=False) -> None:
+def one(size: str, tmp: Path) -> dict:
+    """Benchmark one size in this process: rates, seconds, this process's peak RSS."""
+    cfg = config_for(SHAPES[size], str(tmp / f"bench-{size}.zarr"))
+    mem = in_memory_rate(cfg)
+    e2e, dt = end_to_end(cfg)
+    shutil.rmtree(tmp / f"bench-{size}.zarr", ignore_errors=True)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"size": size, "points": int(np.prod(SHAPES[size])), "mem": mem, "e2e": e2e,
+            "seconds": dt, "rss_mb": rss}
+
+
+def main(sizes=("1e8", "1e9", "1e10"), with_compressors=False) -> None:
+    import json
+    import subprocess
+
     from rich.console import Console
     from rich.table import Table
     tmp = Path(os.environ.get("ROOFLAX_BENCH_DIR", "out/bench"))
     tmp.mkdir(parents=True, exist_ok=True)
     t = Table(title=f"rooflax sweep benchmark ({os.cpu_count()} cores)")
-    for c in ("grid", "points", "in-memory Mpts/s", "end-to-end Mpts/s", "e2e/in-mem", "seconds"):
+    for c in ("grid", "points", "in-memory Mpts/s", "end-to-end Mpts/s", "e2e/in-mem", "seconds",
+              f"peak RSS MB (≤ {RSS_TARGET_MB})"):
         t.add_column(c, justify="right")
     copy = memcopy_gbs()
     for s in sizes:
-        cfg = config_for(SHAPES[s], str(tmp / f"bench-{s}.zarr"))
-        mem = in_memory_rate(cfg)
-        e2e, dt = end_to_end(cfg)
-        n = int(np.prod(SHAPES[s]))
-        t.add_row(s, f"{n:,}", f"{mem / 1e6:.1f}", f"{e2e / 1e6:.1f}", f"{e2e / mem:.2f}", f"{dt:.1f}")
-        shutil.rmtree(tmp / f"bench-{s}.zarr", ignore_errors=True)
+        r = subprocess.run([sys.executable, __file__, "--one", s, "--dir", str(tmp)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            t.add_row(s, "failed", "", "", "", "", r.stderr.strip().splitlines()[-1:][0][:60])
+            continue
+        d = json.loads(r.stdout.strip().splitlines()[-1])
+        ok = "" if d["rss_mb"] <= RSS_TARGET_MB else " OVER"
+        t.add_row(s, f"{d['points']:,}", f"{d['mem'] / 1e6:.1f}", f"{d['e2e'] / 1e6:.1f}",
+                  f"{d['e2e'] / d['mem']:.2f}", f"{d['seconds']:.1f}", f"{d['rss_mb']:.0f}{ok}")
     con = Console()
     con.print(t)
     con.print(f"memory copy (numpy copyto, GB/s of data copied): {copy:.1f} GB/s")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    con.print(f"peak RSS: {rss:.0f} MB")
     con.print("outputs: 4 values (t_step, throughput, cost_per_mtok, kv_share) + b_star, binding, "
               "cost_per_mtok_at_b_star + 3 elasticities (bw, c_over_bw, sparsity); float32")
     if with_compressors:
@@ -146,8 +167,14 @@ def main(sizes=("1e8", "1e9"), with_compressors=False) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="1e8,1e9")
+    ap.add_argument("--sizes", default="1e8,1e9,1e10")
     ap.add_argument("--compressors", action="store_true")
+    ap.add_argument("--one", help="run one size in this process and print its JSON line")
+    ap.add_argument("--dir", default=os.environ.get("ROOFLAX_BENCH_DIR", "out/bench"))
     a = ap.parse_args()
-    main(tuple(a.sizes.split(",")), a.compressors)
+    if a.one:
+        import json
+        print(json.dumps(one(a.one, Path(a.dir))))
+    else:
+        main(tuple(a.sizes.split(",")), a.compressors)
     sys.exit(0)

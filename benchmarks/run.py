@@ -21,7 +21,7 @@ def main() -> None:
     print("== core, in memory ==")
     bench_core.main(["--points", "1e7" if quick else "1e8"])
     print("\n== sweeps, config -> complete Zarr cube ==")
-    bench_sweep.main(sizes=("1e7",) if quick else ("1e8", "1e9"))
+    bench_sweep.main(sizes=("1e7",) if quick else ("1e8", "1e9", "1e10"))
 
 
 if __name__ == "__main__":

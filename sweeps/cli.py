@@ -60,6 +60,73 @@ def summary_table(path: str) -> None:
     con.print(f"cube: {path}  dims: " + ", ".join(f"{d}={n}" for d, n in ds.sizes.items()))
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so the run unwinds (lock released) like Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+_ERRNO_CAUSE = {"ENOSPC": "disk full", "EDQUOT": "disk quota exceeded",
+                "EROFS": "read-only file system", "EACCES": "permission denied",
+                "EPERM": "operation not permitted", "EIO": "I/O error"}
+
+
+def _resume_cmd(config: str, scheduler: str | None) -> str:
+    return f"rooflax sweep {config} --resume" + (f" --scheduler {scheduler}" if scheduler else "")
+
+
+def _os_cause(e: OSError) -> str:
+    import errno
+    name = errno.errorcode.get(e.errno or 0, "")
+    cause = _ERRNO_CAUSE.get(name, e.strerror or type(e).__name__)
+    where = f" at {e.filename}" if e.filename else ""
+    return f"{cause} ({name or type(e).__name__}){where}"
+
+
+def _run_sweep(cfg, config: str, **kw):
+    """``run.run`` with every way it can stop turned into one line and an exit code:
+    2 for causes the user can fix (store, lock, caps, disk, scheduler), 130/143 for signals."""
+    import signal
+
+    from . import run as R
+    from .store import StoreError
+    sched = kw.get("scheduler")
+    resume = _resume_cmd(config, sched)
+    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return R.run(cfg, **kw)
+    except StoreError as e:
+        _fail(f"{config}: store: {e}")
+    except R.SchedulerError as e:
+        _fail(f"{config}: {e}; start or reach it, then: {resume}")
+    except OSError as e:
+        _fail(f"{config}: store {cfg.store}: {_os_cause(e)}; fix it, then: {resume}")
+    except KeyboardInterrupt:
+        print(f"error: {config}: interrupted (SIGINT); to finish: {resume}", file=sys.stderr)
+        raise typer.Exit(code=130) from None
+    except _Terminated:
+        print(f"error: {config}: terminated (SIGTERM); to finish: {resume}", file=sys.stderr)
+        raise typer.Exit(code=143) from None
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _print_dry_run(info: dict) -> None:
+    print(f"store: {info['store']}")
+    print("grid: " + " × ".join(f"{d} {n}" for d, n in info["dims"].items()) +
+          f" = {info['points']:,} points")
+    print(f"blocks: {info['blocks']:,} of shape {tuple(info['block_shape'])}; "
+          f"variables: {info['variables']}")
+    print(f"bytes to write (uncompressed): {info['bytes'] / 1e9:.3f} GB")
+    if info["over_caps"]:
+        print(f"refused as is: {info['over_caps']}")
+    if info["estimated_seconds"] is not None:
+        print(f"estimated time: {info['estimated_seconds']:.0f} s ({info['workers']} threads; "
+              f"measured here: {info['block_seconds']:.2f} s per block after the first)")
+
+
 def register(app: typer.Typer) -> None:
     """Add the sweep commands to ``app``."""
 
@@ -69,8 +136,16 @@ def register(app: typer.Typer) -> None:
         scheduler: str = typer.Option(None, "--scheduler", envvar="DASK_SCHEDULER_ADDRESS",
                                       help="Dask scheduler address (tcp://host:port)."),
         resume: bool = typer.Option(False, "--resume", help="Finish an interrupted sweep."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the grid size and exit."),
+        overwrite: bool = typer.Option(False, "--overwrite",
+                                       help="Replace an existing rooflax cube (nothing else)."),
+        break_lock: bool = typer.Option(False, "--break-lock",
+                                        help="Take over a store whose lock was left by a dead run."),
+        max_points: float = typer.Option(None, "--max-points", min=1,
+                                         help="Largest grid accepted (default 1e11 points)."),
+        max_blocks: float = typer.Option(None, "--max-blocks", min=1,
+                                         help="Most blocks accepted (default 1e6)."),
+        dry_run: bool = typer.Option(False, "--dry-run",
+                                     help="Print the grid size and a measured time estimate."),
         schema: bool = typer.Option(False, "--schema", help="Print the config JSON Schema."),
         quiet: bool = typer.Option(False, "--quiet", help="No summary table."),
     ) -> None:
@@ -92,22 +167,13 @@ def register(app: typer.Typer) -> None:
             print(f"error: invalid sweep config\n{e}", file=sys.stderr)
             raise typer.Exit(code=2) from None
         from . import run as R
-        from .store import StoreError
         if dry_run:
-            info = R.dry_run(cfg)
-            print(f"store: {info['store']}")
-            print("grid: " + " × ".join(f"{d} {n}" for d, n in info["dims"].items()) +
-                  f" = {info['points']:,} points")
-            print(f"blocks: {info['blocks']} of shape {tuple(info['block_shape'])}; "
-                  f"variables: {info['variables']}")
-            print(f"bytes to write (uncompressed): {info['bytes'] / 1e9:.3f} GB")
-            print(f"estimated time: {info['estimated_seconds']:.0f} s")
+            _print_dry_run(R.dry_run(cfg))
             return
-        try:
-            res = R.run(cfg, resume=resume, overwrite=overwrite, scheduler=scheduler)
-        except StoreError as e:
-            print(f"error: {config}: store: {e}", file=sys.stderr)
-            raise typer.Exit(code=2) from None
+        res = _run_sweep(cfg, config, resume=resume, overwrite=overwrite, scheduler=scheduler,
+                         break_lock=break_lock,
+                         max_points=None if max_points is None else int(max_points),
+                         max_blocks=None if max_blocks is None else int(max_blocks))
         print(f"wrote {res.points:,} points ({res.blocks_run}/{res.blocks_total} blocks) "
               f"in {res.seconds:.1f} s → {res.path}")
         if not quiet:

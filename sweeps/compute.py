@@ -30,8 +30,36 @@ def block_inputs(plan: Plan, index: tuple[int, ...]) -> tuple[dict[str, np.ndarr
         shape = [1] * ndim
         for d, n in zip(ldims, a.shape, strict=True):
             shape[plan.dims.index(d)] = n
-        out[key] = a.reshape(shape).astype(plan.dtype)
+        out[key] = a.reshape(shape)  # float64: the kernel casts values to plan.dtype
     return out, sl
+
+
+def _sensitivity_outputs(sens, params, nob, bax, vd) -> dict:
+    """Derivatives computed in float64 whatever the storage dtype (float32 AD through the
+    optimum gave +inf where float64 gives 1.84-4.42, issue 12), then cast for storage; where
+    the cast cannot hold a finite float64 value: NaN with reason ``grid.STORAGE_REASON``."""
+    import jax.numpy as jnp
+
+    from rooflax.core.sensitivity import REASONS, sensitivities
+
+    of, knobs, kinds = sens
+    hw, m, wl = params
+    r = sensitivities(hw, m, wl, outputs=of, knobs=knobs)
+    reason = jnp.asarray(r["reason"])
+    out, lost = {}, jnp.zeros(reason.shape, bool)
+    for kind in kinds:
+        for o in of:
+            for k in knobs:
+                name = f"{kind}__{o}__{k}"
+                y = r[kind][o][k]
+                s = y.astype(vd[name])
+                bad = jnp.isfinite(y) & (~jnp.isfinite(s) | ((s == 0) & (y != 0)))
+                lost = lost | jnp.broadcast_to(bad, jnp.broadcast_shapes(bad.shape, lost.shape))
+                out[name] = jnp.where(bad, jnp.nan, s).astype(vd[name])
+    reason = jnp.where(lost & (reason == 0), len(REASONS), reason)
+    for name, y in list(out.items()) + [("sensitivity_reason", reason)]:
+        out[name] = jnp.squeeze(jnp.broadcast_to(y, nob), bax).astype(vd[name])
+    return out
 
 
 @functools.lru_cache(maxsize=16)
@@ -42,7 +70,6 @@ def _kernel(dims: tuple[str, ...], values: tuple[str, ...], sens, dtype: str, va
     from rooflax import core as rc
     from rooflax.core import optimum as opt
     from rooflax.core import roofline as rl
-    from rooflax.core.sensitivity import sensitivities
 
     from .config import BATCH_OUTPUTS, OPTIMUM_OUTPUTS
 
@@ -50,7 +77,8 @@ def _kernel(dims: tuple[str, ...], values: tuple[str, ...], sens, dtype: str, va
     cax = dims.index("context")
     vd = dict(var_dims)
 
-    def f(leaves):
+    def f(leaves64):
+        leaves = {k: v.astype(dtype) for k, v in leaves64.items()}
         hw = rc.Hardware(**{k: leaves["hw." + k] for k in HW_FIELDS})
         m = rc.Model(**{k: leaves["m." + k] for k in MODEL_FIELDS})
         wl = rc.Workload(**{k: leaves["wl." + k] for k in WL_FIELDS})
@@ -70,18 +98,13 @@ def _kernel(dims: tuple[str, ...], values: tuple[str, ...], sens, dtype: str, va
             else:
                 y = getattr(opt, name)(hw, m)
                 out[name] = jnp.squeeze(jnp.broadcast_to(y, nobc), (bax, cax))
+        res = {k: v.astype(vd[k]) for k, v in out.items()}
         if sens is not None:
-            of, knobs, kinds = sens
-            r = sensitivities(hw, m, wl1, outputs=of, knobs=knobs)
-            for kind in kinds:
-                for o in of:
-                    for k in knobs:
-                        y = r[kind][o][k]
-                        out[f"{kind}__{o}__{k}"] = jnp.squeeze(jnp.broadcast_to(y, nob), bax)
-            out["sensitivity_reason"] = jnp.squeeze(jnp.broadcast_to(r["reason"], nob), bax)
-        res = {}
-        for k, v in out.items():
-            res[k] = v.astype(vd[k])
+            p64 = (rc.Hardware(**{k: leaves64["hw." + k] for k in HW_FIELDS}),
+                   rc.Model(**{k: leaves64["m." + k] for k in MODEL_FIELDS}),
+                   rc.Workload(**{k: leaves64["wl." + k] for k in WL_FIELDS}).replace(
+                       batch=jnp.ones((), jnp.float64)))
+            res.update(_sensitivity_outputs(sens, p64, nob, bax, vd))
         return res
 
     return jax.jit(f)

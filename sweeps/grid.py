@@ -30,6 +30,9 @@ WL_FIELDS = ("batch", "context", "slo", "spec_k", "spec_alpha")
 _HW_EXT = ("flops_eff", "bw_eff", "link_bw", "link_eff", "link_latency", "overlap")
 
 INT_VARS = {"regime": "int8", "binding": "int8"}
+#: ``sensitivity_reason`` code after core's REASONS: the float64 derivative is finite but the
+#: storage dtype cannot hold it (overflow, or a nonzero value that underflows to 0).
+STORAGE_REASON = "storage dtype cannot hold the float64 value"
 
 
 def dims_of(cfg: C.SweepConfig) -> list[str]:
@@ -81,7 +84,16 @@ class Plan:
     def block_grid(self) -> tuple[int, ...]:
         return tuple(math.ceil(len(self.coords[d]) / self.chunks[d]) for d in self.dims)
 
+    @property
+    def n_blocks(self) -> int:
+        return math.prod(self.block_grid)
+
+    def block_index(self, flat: int) -> tuple[int, ...]:
+        """Block index of the ``flat``-th block (C order) — arithmetic, no list of blocks."""
+        return tuple(int(i) for i in np.unravel_index(int(flat), self.block_grid))
+
     def blocks(self) -> list[tuple[int, ...]]:
+        """Every block index (small grids only: a list; runs use :meth:`block_index`)."""
         return list(itertools.product(*(range(n) for n in self.block_grid)))
 
     def block_slices(self, index: tuple[int, ...]) -> dict[str, slice]:
@@ -384,9 +396,9 @@ def build(cfg: C.SweepConfig) -> Plan:
                     variables[f"{kind}__{o}__{k}"] = VarSpec(no_b, fdt, attrs)
         variables["sensitivity_reason"] = VarSpec(no_b, "uint8", {
             "units": "1", "long_name": "why a sensitivity is NaN",
-            "flag_values": list(range(len(REASONS))),
-            "flag_meanings": " ".join(r.split(":")[0].split(" ")[0] for r in REASONS),
-            "reasons": list(REASONS)})
+            "flag_values": list(range(len(REASONS) + 1)),
+            "flag_meanings": " ".join([r.split(":")[0].split(" ")[0] for r in REASONS] + ["storage"]),
+            "reasons": list(REASONS) + [STORAGE_REASON]})
 
     # chunks: whole batch; the rest from the config or sized to target_block_points
     shape = {d: len(coords[d]) for d in dims}

@@ -103,8 +103,10 @@ def test_same_config_twice_identical_and_resume(tmp_path):
     R.run(load(f1), progress=False)
     # b: write the template and only some blocks, as a killed sweep would leave it
     cfg2 = load(f2)
-    plan, blocks = R.prepare(cfg2, resume=False, overwrite=False)
-    R.execute(plan, blocks[:4], progress=False)
+    plan, todo = R.prepare(cfg2, "first-run")
+    assert todo is None and plan.n_blocks == 9
+    R.execute(plan, np.arange(4), "first-run", progress=False)
+    store.release_lock(plan.store, "first-run")
     with pytest.raises(store.IncompleteCubeError, match="5 block"):
         store.open_cube(plan.store)
     res = R.run(cfg2, resume=True, progress=False)
@@ -163,14 +165,17 @@ def test_sigkill_then_resume_identical(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_local_cluster_equals_threads(tmp_path):
+def test_local_cluster_equals_threads(tmp_path, capsys):
     from distributed import LocalCluster
     f1 = write_config(tmp_path, "a", "a.zarr")
     f2 = write_config(tmp_path, "b", "b.zarr")
     R.run(load(f1), progress=False)
+    capsys.readouterr()
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", processes=True,
                       dashboard_address=None) as cluster:
         R.run(load(f2), scheduler=cluster.scheduler_address, progress=False)
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("sweep: ")]
+    assert lines[0].startswith("sweep: 1/9 blocks") and lines[-1].startswith("sweep: 9/9 blocks")
     a, b = store.open_cube(tmp_path / "a.zarr").load(), store.open_cube(tmp_path / "b.zarr").load()
     xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
 
@@ -207,6 +212,9 @@ def test_dask_cluster_scale_out_and_worker_kill(tmp_path):
                            env=dict(env, DASK_SCHEDULER_ADDRESS=addr), capture_output=True,
                            text=True, timeout=200)
         assert r.returncode == 0, r.stderr
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("sweep: ")]  # non-TTY bar
+        assert lines[0].startswith("sweep: 1/216 blocks"), r.stderr
+        assert lines[-1].startswith("sweep: 216/216 blocks"), r.stderr
         a = store.open_cube(tmp_path / "ref.zarr").load().drop_attrs()
         xr.testing.assert_identical(a, store.open_cube(tmp_path / "c.zarr").load().drop_attrs())
         # again, killing one worker mid-sweep

@@ -86,6 +86,9 @@ class Architecture:
     """A learned sink logit per head per layer (gpt-oss)."""
     qk_norm: bool = False
     """RMSNorm on q and k (head_dim weights each per layer: Qwen3, Gemma-3)."""
+    qk_norm_type: str = "per_head"
+    """``per_head``: one head_dim norm for q and one for k; ``per_layer`` (MiniMax-M2): norms over
+    all q heads (heads·head_dim) and all k heads (kv_heads·head_dim)."""
     ffn_matrices: int = 3
     """Matrices per FFN: 3 for SwiGLU/GeGLU (gate, up, down), 2 for a plain MLP."""
     norms_per_layer: int = 2
@@ -154,7 +157,7 @@ class Architecture:
         if self.attention_sinks:
             n += h
         if self.qk_norm:
-            n += 2 * hd
+            n += (h + kv) * hd if self.qk_norm_type == "per_layer" else 2 * hd
         return n
 
     def _mla_params(self) -> int:

@@ -4,7 +4,8 @@ Families understood (``model_type``, of the config or of its nested ``text_confi
 
 * dense GQA — ``llama``, ``mistral``, ``qwen2``, ``qwen3``;
 * MoE — ``qwen2_moe``, ``qwen3_moe``, ``mixtral``, ``gpt_oss``, ``minimax_m2``, ``glm4_moe``;
-* MoE + MLA — ``deepseek_v2``, ``deepseek_v3``, ``kimi_k2`` (and ``kimi_k25`` around it);
+* MoE + MLA — ``deepseek_v2``, ``deepseek_v3``, ``kimi_k2`` (and ``kimi_k25`` around it),
+  ``glm_moe_dsa`` (GLM-5; its DSA indexer is not modelled: attention read as dense MLA);
 * hybrid linear attention (Gated DeltaNet) — ``qwen3_next``, ``qwen3_5``, ``qwen3_5_moe``;
 * sliding-window hybrids — ``gemma3`` / ``gemma3_text``, ``gpt_oss`` (``layer_types``).
 
@@ -24,7 +25,7 @@ from rooflax.core.arch import Architecture
 
 DENSE = {"llama", "mistral", "qwen2", "qwen3"}
 MOE = {"qwen2_moe", "qwen3_moe", "mixtral", "gpt_oss", "minimax_m2", "glm4_moe"}
-MLA = {"deepseek_v2", "deepseek_v3", "kimi_k2"}
+MLA = {"deepseek_v2", "deepseek_v3", "kimi_k2", "glm_moe_dsa"}
 HYBRID_LINEAR = {"qwen3_next", "qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe_text"}
 GEMMA = {"gemma3", "gemma3_text"}
 FAMILIES = DENSE | MOE | MLA | HYBRID_LINEAR | GEMMA
@@ -145,6 +146,8 @@ def _attention(f: _Fields, family: str, heads: int) -> dict[str, Any]:
     out["head_dim"] = f.int("head_dim", 0) or f.int("hidden_size") // heads
     out["attention_bias"] = f.bool("attention_bias", family == "gpt_oss")
     out["qk_norm"] = f.bool("use_qk_norm", family in QK_NORM)
+    if out["qk_norm"] and f.data.get("qk_norm_type") == "per_layer":
+        out["qk_norm_type"] = "per_layer"
     out["attention_sinks"] = family == "gpt_oss"
     return out
 

@@ -22,10 +22,12 @@ MODEL_KEYS = [
     "deepseek-v3", "deepseek-v2", "deepseek-v2-lite", "kimi-k2", "llama-3.1-8b",
     "llama-3.1-70b", "llama-3.1-405b", "llama-2-70b", "qwen3-235b-a22b", "qwen3-30b-a3b",
     "gpt-oss-120b", "gpt-oss-20b", "mixtral-8x7b", "gemma-3-27b", "qwen3.5-397b-a17b", "kimi-k2.5",
+    "glm-5", "minimax-m2.5",
 ]
 # Published counts are rounded ("2.4B" for DeepSeek-V2-Lite, whose derived and reference
 # active count is 2.451B: the 2% band plus half the last published digit).
-PUBLISHED_REL = {"deepseek-v2-lite": 0.022, "qwen3.5-397b-a17b": 0.03}  # "17B" ± half a unit
+# "17B", "10B": ± half a unit.
+PUBLISHED_REL = {"deepseek-v2-lite": 0.022, "qwen3.5-397b-a17b": 0.03, "minimax-m2.5": 0.05}
 # Kimi-K2.5's total is published as "1T" (Kimi-K2's, same backbone, as 1.04T): 3%.
 PUBLISHED_TOTAL_REL = {"kimi-k2.5": 0.03}
 

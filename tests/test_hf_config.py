@@ -176,3 +176,53 @@ def test_bad_user_catalog_is_one_line(tmp_path):
         catalogs.use_user_catalog(p)
     r = CliRunner().invoke(app, ["query", "b_max", "--catalog", str(p)])
     assert r.exit_code == 2 and r.output.strip().count("\n") == 0
+
+
+# Configs written with each family's Hugging Face field names (values as in the released files):
+# the mapping of names to Architecture fields must give the catalog entry's counts.
+FAMILY_CONFIGS = {
+    "gpt-oss-120b": {
+        "model_type": "gpt_oss", "hidden_size": 2880, "num_hidden_layers": 36,
+        "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64,
+        "intermediate_size": 2880, "vocab_size": 201088, "num_local_experts": 128,
+        "num_experts_per_tok": 4, "experts_per_token": 4, "sliding_window": 128,
+        "layer_types": ["sliding_attention", "full_attention"] * 18, "attention_bias": True,
+        "tie_word_embeddings": False, "quantization_config": {"quant_method": "mxfp4"}},
+    "mixtral-8x7b": {
+        "model_type": "mixtral", "hidden_size": 4096, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336,
+        "vocab_size": 32000, "num_local_experts": 8, "num_experts_per_tok": 2,
+        "sliding_window": None, "tie_word_embeddings": False},
+    "qwen3-30b-a3b": {
+        "model_type": "qwen3_moe", "hidden_size": 2048, "num_hidden_layers": 48,
+        "num_attention_heads": 32, "num_key_value_heads": 4, "head_dim": 128,
+        "intermediate_size": 6144, "moe_intermediate_size": 768, "vocab_size": 151936,
+        "num_experts": 128, "num_experts_per_tok": 8, "decoder_sparse_step": 1,
+        "mlp_only_layers": [], "use_sliding_window": False, "sliding_window": None,
+        "tie_word_embeddings": False},
+    "minimax-m2.5": {
+        "model_type": "minimax_m2", "hidden_size": 3072, "num_hidden_layers": 62,
+        "num_attention_heads": 48, "num_key_value_heads": 8, "head_dim": 128,
+        "intermediate_size": 1536, "vocab_size": 200064, "num_local_experts": 256,
+        "num_experts_per_tok": 8, "use_routing_bias": True, "use_qk_norm": True,
+        "qk_norm_type": "per_layer", "tie_word_embeddings": False,
+        "quantization_config": {"quant_method": "fp8", "weight_block_size": [128, 128]}},
+    "glm-5": {
+        "model_type": "glm_moe_dsa", "hidden_size": 6144, "num_hidden_layers": 78,
+        "num_attention_heads": 64, "num_key_value_heads": 64, "intermediate_size": 12288,
+        "moe_intermediate_size": 2048, "vocab_size": 154880, "n_routed_experts": 256,
+        "n_shared_experts": 1, "num_experts_per_tok": 8, "first_k_dense_replace": 3,
+        "q_lora_rank": 2048, "kv_lora_rank": 512, "qk_nope_head_dim": 192,
+        "qk_rope_head_dim": 64, "v_head_dim": 256, "topk_method": "noaux_tc",
+        "index_topk": 2048, "tie_word_embeddings": False},
+}
+
+
+@pytest.mark.parametrize("key", sorted(FAMILY_CONFIGS))
+def test_family_field_names_map_to_the_catalog_architecture(tmp_path, key):
+    mine = hf.architecture(_write(tmp_path, FAMILY_CONFIGS[key]))
+    ref = catalogs.architecture(key)
+    assert (mine.n_total(), mine.n_active()) == (ref.n_total(), ref.n_active())
+    assert mine.kv_bytes_per_token() == ref.kv_bytes_per_token()
+    assert mine.kv_bytes_per_token_local() == ref.kv_bytes_per_token_local()
+    assert mine.bytes_per_weight("native") == ref.bytes_per_weight("native")

@@ -1,5 +1,6 @@
 """Linear-attention (Gated DeltaNet) hybrids: counts from module shapes, the per-sequence state in
-the decode step and the closed forms, each against an independent statement in plain Python."""
+the decode step and the closed forms, each against an independent statement in plain Python.
+Also the other catalog models the reference table lacks (GLM-5, MiniMax-M2.5), counted the same way."""
 
 from __future__ import annotations
 
@@ -42,6 +43,40 @@ def test_qwen35_counts_from_module_shapes():
     assert arch.n_total() == _count(_qwen35_tensors(512))
     assert arch.n_active() == _count(_qwen35_tensors(10))
     assert arch.n_active(include_input_embedding=False) == _count(_qwen35_tensors(10)) - 248320 * 4096
+
+
+def _glm5_tensors(experts_used: int) -> list[tuple[int, ...]]:
+    """GLM-5 (DeepSeek-V3 module names): MLA q_a/q_b/kv_a/kv_b/o with their norms, 3 dense FFN
+    layers of 12288, then 256 routed (+ ``experts_used``) + 1 shared expert of 2048, router + bias."""
+    d, v, h = 6144, 154880, 64
+    attn = [(2048, d), (2048,), (h * (192 + 64), 2048), (512 + 64, d), (512,),
+            (h * (192 + 256), 512), (d, h * 256)]
+    dense = [(12288, d), (12288, d), (d, 12288)]
+    moe = [(256, d), (256,)] + [(2048, d), (2048, d), (d, 2048)] * (experts_used + 1)
+    shapes: list[tuple[int, ...]] = [(v, d), (v, d), (d,)]
+    for i in range(78):
+        shapes += attn + (dense if i < 3 else moe) + [(d,), (d,)]
+    return shapes
+
+
+def _minimax_tensors(experts_used: int) -> list[tuple[int, ...]]:
+    """MiniMax-M2: GQA 48/8 × 128 with per-layer q/k norms (over all heads), 256 experts of 1536,
+    router with a per-expert bias, no shared expert."""
+    d, v = 3072, 200064
+    attn = [(48 * 128, d), (8 * 128, d), (8 * 128, d), (d, 48 * 128), (48 * 128,), (8 * 128,)]
+    moe = [(256, d), (256,)] + [(1536, d), (1536, d), (d, 1536)] * experts_used
+    shapes: list[tuple[int, ...]] = [(v, d), (v, d), (d,)]
+    for _ in range(62):
+        shapes += attn + moe + [(d,), (d,)]
+    return shapes
+
+
+@pytest.mark.parametrize("key,tensors", [("glm-5", _glm5_tensors), ("minimax-m2.5", _minimax_tensors)])
+def test_other_new_models_counted_from_module_shapes(key, tensors):
+    arch = catalogs.architecture(key)
+    used = arch.experts_per_token
+    assert arch.n_total() == _count(tensors(arch.num_experts))
+    assert arch.n_active() == _count(tensors(used))
 
 
 def test_qwen35_kv_and_state_bytes():

@@ -7,6 +7,10 @@ pytree the roofline uses.
 
 Counting conventions (checked against independent derivations in the tests):
 
+* Hybrid linear-attention models (Qwen3-Next, Qwen3.5): ``linear_layers`` layers are Gated
+  DeltaNet (fused q/k/v/z and b/a projections, depthwise conv, A_log, dt_bias, gated norm,
+  output projection, as in Hugging Face ``Qwen3NextGatedDeltaNet``); they keep no KV but a
+  constant-size state per sequence (:meth:`Architecture.state_bytes_per_seq`).
 * ``n_total`` counts every weight of the decoder: embeddings (once when tied),
   attention (with MLA low-rank norms, biases, sinks, q/k norms), FFN / experts
   (with biases), routers (with DeepSeek-V3's router bias), RMSNorm weights.
@@ -55,6 +59,24 @@ class Architecture:
     # Sliding windows: ``local_layers`` layers use ``sliding_window``; the rest are global.
     sliding_window: int = 0
     local_layers: int = 0
+    # Linear attention (Gated DeltaNet) layers of a hybrid model, Hugging Face names. Which layers:
+    # ``layer_types`` ("linear_attention" entries) or else every layer but each
+    # ``full_attention_interval``-th; 0 heads: none.
+    layer_types: tuple[str, ...] | None = None
+    full_attention_interval: int = 0
+    linear_num_key_heads: int = 0
+    linear_key_head_dim: int = 0
+    linear_num_value_heads: int = 0
+    linear_value_head_dim: int = 0
+    linear_conv_kernel_dim: int = 0
+    linear_state_precision: str | None = None
+    """Precision of the recurrent state (HF ``mamba_ssm_dtype``); None: the KV precision."""
+    attn_output_gate: bool = False
+    """Full-attention q projection also yields a per-channel output gate (Qwen3-Next, Qwen3.5)."""
+    shared_expert_intermediate_size: int = 0
+    """Intermediate size of a shared expert when it differs from ``moe_intermediate_size`` (0: same)."""
+    shared_expert_gate: bool = False
+    """A sigmoid gate (hidden → 1) on the shared expert's output (Qwen3-Next, Qwen3.5)."""
     # Flags.
     attention_bias: bool = False
     """Biases on the q/k/v/o projections (gpt-oss)."""
@@ -64,6 +86,9 @@ class Architecture:
     """A learned sink logit per head per layer (gpt-oss)."""
     qk_norm: bool = False
     """RMSNorm on q and k (head_dim weights each per layer: Qwen3, Gemma-3)."""
+    qk_norm_type: str = "per_head"
+    """``per_head``: one head_dim norm for q and one for k; ``per_layer`` (MiniMax-M2): norms over
+    all q heads (heads·head_dim) and all k heads (kv_heads·head_dim)."""
     ffn_matrices: int = 3
     """Matrices per FFN: 3 for SwiGLU/GeGLU (gate, up, down), 2 for a plain MLP."""
     norms_per_layer: int = 2
@@ -73,7 +98,22 @@ class Architecture:
     native_expert_precision: str | None = None
     """Precision of the routed experts in the checkpoint when it differs (gpt-oss: mxfp4)."""
 
+    def __post_init__(self) -> None:
+        if self.layer_types is not None and not isinstance(self.layer_types, tuple):
+            object.__setattr__(self, "layer_types", tuple(self.layer_types))
+
     # -- structure ------------------------------------------------------------------
+    @property
+    def linear_layers(self) -> int:
+        """Layers with linear attention (Gated DeltaNet) instead of softmax attention."""
+        if self.linear_num_value_heads <= 0:
+            return 0
+        if self.layer_types is not None:
+            return sum(t == "linear_attention" for t in self.layer_types)
+        if self.full_attention_interval > 0:
+            return self.num_layers - self.num_layers // self.full_attention_interval
+        return 0
+
     @property
     def is_moe(self) -> bool:
         """Whether the model has routed experts."""
@@ -96,8 +136,13 @@ class Architecture:
 
     @property
     def global_layers(self) -> int:
-        """Layers with full (global) attention."""
-        return self.num_layers - self.local_layers
+        """Layers with full (global) attention: neither sliding-window nor linear."""
+        return self.num_layers - self.local_layers - self.linear_layers
+
+    @property
+    def attention_layers(self) -> int:
+        """Layers with softmax attention (global + sliding-window)."""
+        return self.num_layers - self.linear_layers
 
     # -- parameter counts --------------------------------------------------------------
     def attention_params(self) -> int:
@@ -105,13 +150,14 @@ class Architecture:
         if self.is_mla:
             return self._mla_params()
         d, h, kv, hd = self.hidden_size, self.num_heads, self.num_kv_heads, self.head_dim
-        n = d * h * hd + 2 * d * kv * hd + h * hd * d
+        q_out = h * hd * (2 if self.attn_output_gate else 1)
+        n = d * q_out + 2 * d * kv * hd + h * hd * d
         if self.attention_bias:
             n += h * hd + 2 * kv * hd + d
         if self.attention_sinks:
             n += h
         if self.qk_norm:
-            n += 2 * hd
+            n += (h + kv) * hd if self.qk_norm_type == "per_layer" else 2 * hd
         return n
 
     def _mla_params(self) -> int:
@@ -126,6 +172,24 @@ class Architecture:
         out = h * self.v_head_dim * d
         return q + kv_a + kv_b + out
 
+    def linear_conv_dim(self) -> int:
+        """Channels of the depthwise conv of a Gated DeltaNet layer: 2·key_dim + value_dim."""
+        key_dim = self.linear_num_key_heads * self.linear_key_head_dim
+        return 2 * key_dim + self.linear_num_value_heads * self.linear_value_head_dim
+
+    def linear_attention_params(self) -> int:
+        """Weights of one Gated DeltaNet layer's token mixer.
+
+        in_proj_qkvz d·(2·key_dim + 2·value_dim), in_proj_ba d·2·H_v, conv conv_dim·kernel,
+        dt_bias + A_log 2·H_v, gated RMSNorm d_v, out_proj value_dim·d.
+        """
+        d, hv = self.hidden_size, self.linear_num_value_heads
+        value_dim = hv * self.linear_value_head_dim
+        conv = self.linear_conv_dim()
+        qkvz = d * (conv + value_dim)
+        return (qkvz + d * 2 * hv + conv * self.linear_conv_kernel_dim + 2 * hv
+                + self.linear_value_head_dim + value_dim * d)
+
     def ffn_params(self, intermediate: int) -> int:
         """Weights of one FFN (or one expert) of the given intermediate size."""
         n = self.ffn_matrices * self.hidden_size * intermediate
@@ -136,6 +200,14 @@ class Architecture:
     def expert_params(self) -> int:
         """Weights of one routed (or shared) expert; 0 for a dense model."""
         return self.ffn_params(self.moe_intermediate_size) if self.is_moe else 0
+
+    def shared_expert_params(self) -> int:
+        """Weights of one MoE layer's shared experts (with their output gate)."""
+        if not self.is_moe or not self.shared_experts:
+            return 0
+        size = self.shared_expert_intermediate_size or self.moe_intermediate_size
+        gate = self.hidden_size if self.shared_expert_gate else 0
+        return self.shared_experts * self.ffn_params(size) + gate
 
     def router_params(self) -> int:
         """Weights of one MoE layer's router."""
@@ -159,9 +231,10 @@ class Architecture:
 
     def n_total(self) -> int:
         """All decoder weights (embedding once when tied; no MTP module)."""
-        moe_layer = self.router_params() + self.shared_experts * self.expert_params()
+        moe_layer = self.router_params() + self.shared_expert_params()
         return (
-            self.num_layers * self.attention_params()
+            self.attention_layers * self.attention_params()
+            + self.linear_layers * self.linear_attention_params()
             + self.dense_layers * self.ffn_params(self.intermediate_size)
             + self.moe_layers * moe_layer
             + self.routed_expert_params_total()
@@ -199,6 +272,21 @@ class Architecture:
         """KV bytes per token of context over the sliding-window layers (0 if none)."""
         return self.local_layers * self.kv_elements_per_layer() * precision_bytes(kv_precision)
 
+    def state_bytes_per_seq(self, kv_precision: str = "bf16") -> float:
+        """Constant state one sequence keeps over the linear-attention layers, bytes.
+
+        Per layer: recurrent state H_v·d_k·d_v (at ``linear_state_precision``, else the KV
+        precision) + conv state conv_dim·(kernel − 1) at the KV precision (vLLM's shapes).
+        """
+        if not self.linear_layers:
+            return 0.0
+        state_p = self.linear_state_precision or kv_precision
+        recurrent = (self.linear_num_value_heads * self.linear_key_head_dim
+                     * self.linear_value_head_dim * precision_bytes(state_p))
+        conv = self.linear_conv_dim() * max(self.linear_conv_kernel_dim - 1, 0) \
+            * precision_bytes(kv_precision)
+        return float(self.linear_layers * (recurrent + conv))
+
     # -- precision -------------------------------------------------------------------------
     def bytes_per_weight(self, weights: str = "bf16") -> float:
         """Average bytes per weight; ``"native"`` is the checkpoint's (mixed for gpt-oss)."""
@@ -225,7 +313,8 @@ def model_from_architecture(
     ``weights``: a precision name or ``"native"`` (the checkpoint's, e.g. fp8 for
     DeepSeek-V3, mxfp4 experts + bf16 rest for gpt-oss: a weighted average).
     ``kv``: the KV-cache precision. Hybrid models get their local layers as
-    ``kv_bytes_per_token_local`` over ``local_window`` tokens.
+    ``kv_bytes_per_token_local`` over ``local_window`` tokens; linear-attention layers their
+    constant state as ``state_bytes_per_seq``.
     """
     n_total = float(arch.n_total())
     n_active = float(arch.n_active(include_input_embedding))
@@ -237,4 +326,5 @@ def model_from_architecture(
         bytes_per_weight=float(arch.bytes_per_weight(weights)),
         kv_bytes_per_token_local=float(arch.kv_bytes_per_token_local(kv)) if local else 0.0,
         local_window=float(arch.sliding_window) if local else float("inf"),
+        state_bytes_per_seq=arch.state_bytes_per_seq(kv),
     )

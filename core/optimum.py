@@ -43,28 +43,22 @@ def compute_slope(hw: Hardware, model: Model, wl: Workload | None = None) -> jax
 
 
 def kv_slope(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
-    """dT_memory/dB = kv_read·kv_replicas / BW, s per sequence."""
-    return rl.kv_read_bytes(model, wl) * rl.kv_replicas(hw, model) / hw.replica_bw
+    """dT_memory/dB = (kv_read·kv_replicas + state)/BW, s per sequence (see rl.kv_read_total)."""
+    return rl.kv_read_total(hw, model, wl) / hw.replica_bw
 
 
-def _kv_read_total(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
-    return rl.kv_read_bytes(model, wl) * rl.kv_replicas(hw, model)
-
-
-def _kv_store_total(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
-    return rl.kv_store_bytes(model, wl) * rl.kv_replicas(hw, model)
 
 
 def _step(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """T_step of the closed forms: the roofline's with every expert copy read (saturated)."""
-    kv = wl.batch * _kv_read_total(hw, model, wl)
+    kv = wl.batch * rl.kv_read_total(hw, model, wl)
     t_m = (rl.weight_read_bytes(hw, model) + kv) / hw.replica_bw
     return rl.combine(rl.t_compute(hw, model, wl), t_m, rl.t_comm(hw, model, wl), hw.overlap)
 
 
 def _b_x_memory(hw: Hardware, model: Model, wl: Workload, flat_bw: jax.Array) -> jax.Array:
     """Batch where the memory line meets a zero-intercept line of slope flat_bw/BW."""
-    den = flat_bw - _kv_read_total(hw, model, wl)
+    den = flat_bw - rl.kv_read_total(hw, model, wl)
     return _safe_div(rl.weight_read_bytes(hw, model), den)
 
 
@@ -100,7 +94,7 @@ def b_x_kv_free(hw: Hardware, model: Model) -> jax.Array:
 def b_max(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Capacity batch (M·n − weights stored)/(kv_store·kv_replicas); ≤ 0 when weights do not fit."""
     free = hw.replica_capacity - rl.weight_store_bytes(hw, model)
-    kv = _kv_store_total(hw, model, wl)
+    kv = rl.kv_store_total(hw, model, wl)
     return jnp.where(kv > 0, _safe_div(free, kv), jnp.where(free >= 0, jnp.inf, -jnp.inf))
 
 
@@ -124,7 +118,7 @@ def _b_slo_memory(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     finite = jnp.isfinite(wl.slo)  # no target: +inf, with NaN-free reverse-mode gradients
     budget = jnp.where(finite, wl.slo, 0.0) * rl.tokens_per_step(wl)
     head = budget * hw.replica_bw - rl.weight_read_bytes(hw, model)
-    kv = _kv_read_total(hw, model, wl)
+    kv = rl.kv_read_total(hw, model, wl)
     value = jnp.where(kv > 0, _safe_div(head, kv), jnp.where(head >= 0, jnp.inf, -jnp.inf))
     return jnp.where(finite, value, jnp.inf)
 
@@ -285,16 +279,22 @@ def _context_for_kv_read(model: Model, per_seq_bytes: jax.Array) -> jax.Array:
 def l_crit(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Critical context where KV traffic equals weight traffic at batch B: N_total·w/(B·b), tokens.
 
+    A linear-attention state s per sequence counts as KV: (N_total·w/B − s)/b (0 if s alone
+    reaches the weights).
+
     The weight-bound → KV-bound flip behind long-context price tiers. Extended: weights read
     (all copies) against B·kv_read·kv_replicas.
     """
     r = rl.kv_replicas(hw, model)
-    return _context_for(model, rl.weight_read_bytes(hw, model) / wl.batch,
+    per_seq = rl.weight_read_bytes(hw, model) / wl.batch - model.state_bytes_per_seq
+    return _context_for(model, per_seq,
                         model.kv_bytes_per_token * r, model.kv_bytes_per_token_local * r)
 
 
 def l_bal(hw: Hardware, model: Model, wl: Workload | None = None) -> jax.Array:
     """Balanced context where the KV slope equals the compute slope: BW·N_active/(C·b), tokens.
+
+    With a linear-attention state s per sequence: (BW·N_active/C − s)/b.
 
     Extended (with ``wl`` for k_spec): attention FLOPs grow with L too, so the KV slope
     per cached token is kv_replicas·b − BW·(k+1)·a/(2C); +inf when attention compute grows
@@ -306,7 +306,7 @@ def l_bal(hw: Hardware, model: Model, wl: Workload | None = None) -> jax.Array:
     coef = model.kv_bytes_per_token * r - flop_bytes * model.attn_flops_per_ctx_token
     coef_local = (model.kv_bytes_per_token_local * r
                   - flop_bytes * model.attn_flops_per_ctx_token_local)
-    target = hw.replica_bw * (k1 * model.n_active) / hw.replica_macs
+    target = hw.replica_bw * (k1 * model.n_active) / hw.replica_macs - model.state_bytes_per_seq
     return _context_for(model, target, coef, coef_local)
 
 

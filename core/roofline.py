@@ -51,16 +51,29 @@ def _local_tokens(model: Model, wl: Workload) -> jax.Array:
     return jnp.minimum(wl.context, model.local_window)
 
 
-def kv_read_bytes(model: Model, wl: Workload) -> jax.Array:
-    """KV bytes one sequence reads per decode step: b·L_eff + b_local·min(L, W_local)."""
+def _attn_kv_read(model: Model, wl: Workload) -> jax.Array:
+    """KV bytes of the attention layers one sequence reads per step: b·L_eff + b_local·min(L, W_local)."""
     local = model.kv_bytes_per_token_local * _local_tokens(model, wl)
     return model.kv_bytes_per_token * l_eff(model, wl) + local
 
 
-def kv_store_bytes(model: Model, wl: Workload) -> jax.Array:
-    """KV bytes one sequence keeps in HBM: b·L_store + b_local·min(L, W_local)."""
+def _attn_kv_store(model: Model, wl: Workload) -> jax.Array:
+    """KV bytes of the attention layers one sequence keeps: b·L_store + b_local·min(L, W_local)."""
     local = model.kv_bytes_per_token_local * _local_tokens(model, wl)
     return model.kv_bytes_per_token * l_store(model, wl) + local
+
+
+def kv_read_bytes(model: Model, wl: Workload) -> jax.Array:
+    """KV bytes one sequence reads per decode step: b·L_eff + b_local·min(L, W_local) + s.
+
+    ``s`` = ``state_bytes_per_seq``: the constant-size state of linear-attention layers.
+    """
+    return _attn_kv_read(model, wl) + model.state_bytes_per_seq
+
+
+def kv_store_bytes(model: Model, wl: Workload) -> jax.Array:
+    """KV bytes one sequence keeps in HBM: b·L_store + b_local·min(L, W_local) + s."""
+    return _attn_kv_store(model, wl) + model.state_bytes_per_seq
 
 
 def _safe_div(num: jax.Array, den: jax.Array, where_bad: float = jnp.inf) -> jax.Array:
@@ -100,6 +113,19 @@ def macs_per_seq(model: Model, wl: Workload) -> jax.Array:
 def kv_replicas(hw: Hardware, model: Model) -> jax.Array:
     """Copies of each sequence's KV in the replica: max(1, tp/kv_heads) (MLA under TP: tp)."""
     return jnp.maximum(1.0, hw.tp / model.kv_heads)
+
+
+def kv_read_total(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
+    """KV bytes read per sequence per step over the replica: attention KV × kv_replicas + state.
+
+    The linear-attention state is sharded by heads, never replicated (seeds: b·L_eff).
+    """
+    return _attn_kv_read(model, wl) * kv_replicas(hw, model) + model.state_bytes_per_seq
+
+
+def kv_store_total(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
+    """KV bytes kept per sequence over the replica: attention KV × kv_replicas + state."""
+    return _attn_kv_store(model, wl) * kv_replicas(hw, model) + model.state_bytes_per_seq
 
 
 def weight_copies(hw: Hardware, model: Model) -> jax.Array:
@@ -195,10 +221,10 @@ def t_compute(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
 def t_memory(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """T_memory = (weights read + B·kv_read·kv_replicas) / BW, seconds per step.
 
-    Seeds: (N_total·w + B·kv_read)/BW. Routed experts count where touched (see
+    Seeds: (N_total·w + B·kv_read)/BW. KV is per :func:`kv_read_total`. Routed experts count where touched (see
     :func:`weight_read_bytes`).
     """
-    kv = wl.batch * kv_read_bytes(model, wl) * kv_replicas(hw, model)
+    kv = wl.batch * kv_read_total(hw, model, wl)
     return (weight_read_bytes(hw, model, wl) + kv) / hw.replica_bw
 
 
@@ -244,7 +270,7 @@ def mfu(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
 
 def kv_share(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Fraction of memory traffic that is KV: B·kv_read / (N_total·w + B·kv_read)."""
-    kv = wl.batch * kv_read_bytes(model, wl) * kv_replicas(hw, model)
+    kv = wl.batch * kv_read_total(hw, model, wl)
     return kv / (weight_read_bytes(hw, model, wl) + kv)
 
 
@@ -257,8 +283,7 @@ def regime(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """0 weight-bound, 1 KV-bound, 2 compute-bound, 3 comm-bound (see :data:`REGIMES`), int8."""
     t_c, t_m, t_k = t_compute(hw, model, wl), t_memory(hw, model, wl), t_comm(hw, model, wl)
     compute_bound = t_c >= t_m
-    kv_bound = (wl.batch * kv_read_bytes(model, wl) * kv_replicas(hw, model)
-                >= weight_read_bytes(hw, model, wl))
+    kv_bound = wl.batch * kv_read_total(hw, model, wl) >= weight_read_bytes(hw, model, wl)
     comm_bound = (t_k > jnp.maximum(t_c, t_m)) & (t_k > 0)
     code = jnp.where(comm_bound, COMM_BOUND, jnp.where(
         compute_bound, COMPUTE_BOUND, jnp.where(kv_bound, KV_BOUND, WEIGHT_BOUND)))

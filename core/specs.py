@@ -39,6 +39,7 @@ PRECISION_BYTES: dict[str, float] = {
     "int8": 1.0,
     "fp6": 0.75,
     "fp4": 0.5,
+    "int4": 0.5,
     "mxfp4": 4.25 / 8,
 }
 
@@ -223,6 +224,11 @@ class Model(_Leaves):
     """KV bytes per token of the sliding-window (local) layers of a hybrid model."""
     local_window: ArrayLike = jnp.inf
     """Window of the local layers, tokens."""
+    state_bytes_per_seq: ArrayLike = 0.0
+    """Constant-size state per sequence of linear-attention / state-space layers (Gated DeltaNet,
+    Mamba: recurrent state + conv state over all such layers), bytes. Read and kept every step
+    whatever the context L; sharded over tensor parallelism by heads, never replicated.
+    0: no such layers (the seeds' model)."""
     # Extended model (defaults: the seeds' model). ------------------------------------------
     attn_flops_per_ctx_token: ArrayLike = 0.0
     """Decode attention FLOPs per generated token per cached token read by the global layers

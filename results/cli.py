@@ -222,6 +222,28 @@ SloOpt = Annotated[str | None, typer.Option("--slo", callback=_checked("slo"), h
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Set a knob, KNOB=VALUE in SI units (e.g. bw=8e12, sparsity=1). Repeatable.")]
 ScaleOpt = Annotated[list[str] | None, typer.Option("--scale", help="Multiply a knob, KNOB=FACTOR (e.g. bw=10 with c_over_bw=0.1: 10x bandwidth at the same C). Repeatable.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+HfConfigOpt = Annotated[str | None, typer.Option("--hf-config", help="A Hugging Face config.json to use as the model (or give its path to -m).")]
+CatalogOpt = Annotated[str | None, typer.Option("--catalog", help="A user model catalog (YAML, the schema of models.yaml) merged over the packaged one; also $ROOFLAX_CATALOG.")]
+
+
+def _user_models(model: str | None, hf_config: str | None, catalog: str | None) -> str | None:
+    """--catalog / --hf-config / -m path/to/config.json → catalog names (comma list kept)."""
+    from rooflax.sweeps import catalogs, hf
+
+    from .point import UserError
+
+    try:
+        if catalog is not None:
+            catalogs.use_user_catalog(catalog)
+        if hf_config is not None:
+            return hf.register(hf_config)
+        if model is None:
+            return None
+        names = [m.strip() for m in model.split(",")]
+        return ",".join(hf.register(m) if m.endswith(".json") and os.path.isfile(m) else m
+                        for m in names)
+    except (hf.HFConfigError, catalogs.UserCatalogError) as e:
+        raise UserError(str(e)) from None
 
 
 # --------------------------------------------------------------------------- sensitivity
@@ -242,6 +264,8 @@ def sensitivity(
     set_: SetOpt = None,
     scale: ScaleOpt = None,
     sel: Annotated[list[str] | None, typer.Option("--sel", help="With CUBE: DIM=VALUE, repeatable (names case-insensitive, numbers nearest).")] = None,
+    hf_config: HfConfigOpt = None,
+    catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """How B*, cost, latency and throughput at B* move with each knob (autodiff).
@@ -254,6 +278,7 @@ def sensitivity(
     Examples:
       rooflax sensitivity -H h200 --chips 8 -m deepseek-v3 --context 32k --precision fp8
       rooflax sensitivity out/cube.zarr --sel hardware=h200 --sel model=deepseek-v3 --sel context=32768
+      rooflax sensitivity -H h200 -n 8 -m path/to/config.json -L 32k
 
     \b
     --json keys (schema "rooflax.sensitivity/1"; non-finite numbers are null):
@@ -274,6 +299,8 @@ def sensitivity(
     from . import report
     from .point import UserError
 
+    if cube is None:
+        model = _user_models(model, hf_config, catalog)
     knobs = None
     if knob:
         knobs = list(KNOBS) if "all" in knob else [k for k in knob]
@@ -329,6 +356,8 @@ def query(
     slo: SloOpt = None,
     set_: SetOpt = None,
     scale: ScaleOpt = None,
+    hf_config: HfConfigOpt = None,
+    catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Any core quantity at a point, or along axes given as lists/ranges.
@@ -337,6 +366,7 @@ def query(
     Examples:
       rooflax query b_star b_x b_max -H h200 -n 8 -m deepseek-v3 -L 32k -p fp8
       rooflax query cost_per_mtok latency -H h100-sxm -n 8 -m llama-3.1-70b -B 1..4096/7
+      rooflax query b_star cost_per_mtok_at_b_star -H h200 -n 8 -m path/to/config.json -L 32k
       rooflax query list
 
     --json prints {"quantities": {NAME: {"units", "long_name"}}, "rows": [{axis values…, NAME: value}]}
@@ -374,6 +404,7 @@ def query(
         if q not in QUANTITIES:
             evaluate(q, None, None, None)  # raises UserError with "did you mean"
     hws = [h for h in hardware.split(",") if h.strip()]
+    model = _user_models(model, hf_config, catalog)
     mds = [m for m in model.split(",") if m.strip()]
     batches = units.values(batch, units.number)
     contexts = units.values(context, units.tokens)

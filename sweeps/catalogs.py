@@ -12,12 +12,19 @@ and table row say ``price_known: False``.
 
 Leaves of the returned :class:`Hardware` / :class:`Model` are Python floats
 (float64 under jax), so ``jax.grad`` can differentiate them.
+
+Users add models without editing package files: a user catalog (``$ROOFLAX_CATALOG`` or
+:func:`use_user_catalog`, same schema as ``models.yaml``; its entries merge over the packaged
+ones) and Hugging Face ``config.json`` files (:func:`rooflax.sweeps.hf.register` →
+:func:`add_model`).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -29,8 +36,21 @@ TFLOPS = 1e12  # FLOP/s per TFLOPS
 GB = 1e9  # bytes per GB
 
 
+#: Environment variable naming a user model catalog (YAML, the schema of models.yaml).
+USER_CATALOG_ENV = "ROOFLAX_CATALOG"
+
+
 class UnknownNameError(ValueError):
     """A hardware or model name that is in neither the catalog nor its aliases."""
+
+
+class UserCatalogError(ValueError):
+    """A user catalog file rooflax cannot use: one line naming the file and the field."""
+
+
+#: Models added in this process (config.json files): key → entry.
+_added_models: dict[str, dict[str, Any]] = {}
+_user_catalog: list[str | None] = [None]
 
 
 # -- raw data -------------------------------------------------------------------------------
@@ -44,18 +64,74 @@ def _hardware_data() -> dict[str, dict[str, Any]]:
     return _load("hardware.yaml", "hardware")
 
 
+@functools.cache
+def _user_models(path: str) -> dict[str, dict[str, Any]]:
+    """The ``models:`` of a user catalog, each entry checked (UserCatalogError)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise UserCatalogError(f"{path}: cannot read the user catalog: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise UserCatalogError(f"{path}: expected YAML, found a syntax error: "
+                               f"{getattr(e, 'problem', e)}") from None
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, dict):
+        raise UserCatalogError(f"{path}: field 'models': expected a mapping of model entries, "
+                               f"found {type(models).__name__ if models is not None else 'missing'}")
+    out = {}
+    for key, entry in models.items():
+        arch = entry.get("architecture") if isinstance(entry, dict) else None
+        if not isinstance(arch, dict):
+            raise UserCatalogError(f"{path}: field 'models.{key}.architecture': expected a mapping "
+                                   f"of Architecture fields, found {type(arch).__name__}")
+        try:
+            Architecture(**arch)
+        except TypeError as e:
+            raise UserCatalogError(f"{path}: field 'models.{key}.architecture': {e}") from None
+        out[str(key)] = {"name": str(key), "type": "user catalog", "native_precision": "bf16",
+                         **entry, "source": entry.get("source") or [f"user catalog {path}"]}
+    return out
+
+
+def use_user_catalog(path: str | os.PathLike | None) -> None:
+    """Merge a user catalog's models over the packaged ones (None: ``$ROOFLAX_CATALOG`` only)."""
+    _user_catalog[0] = None if path is None else str(path)
+    if path is not None:
+        _user_models(str(path))  # fail now, naming the file
+
+
+def add_model(key: str, entry: dict[str, Any]) -> None:
+    """Add (or replace) a model entry for this process, e.g. from a config.json."""
+    Architecture(**entry["architecture"])
+    _added_models[key] = entry
+
+
 def _model_data() -> dict[str, dict[str, Any]]:
-    return _load("models.yaml", "models")
+    data = dict(_load("models.yaml", "models"))
+    path = _user_catalog[0] or os.environ.get(USER_CATALOG_ENV)
+    if path:
+        data.update(_user_models(path))
+    data.update(_added_models)
+    return data
+
+
+def _aliases(kind: str) -> dict[str, str]:
+    """Lower-case name or alias → canonical key."""
+    if kind == "hardware":
+        return _hardware_aliases()
+    return _alias_table(_model_data())
 
 
 @functools.cache
-def _aliases(kind: str) -> dict[str, str]:
-    """Lower-case name or alias → canonical key."""
-    data = _hardware_data() if kind == "hardware" else _model_data()
+def _hardware_aliases() -> dict[str, str]:
+    return _alias_table(_hardware_data())
+
+
+def _alias_table(data: dict[str, dict[str, Any]]) -> dict[str, str]:
     table: dict[str, str] = {}
     for key, entry in data.items():
         for name in (key, *entry.get("aliases", [])):
-            table[name.lower()] = key
+            table.setdefault(str(name).lower(), key)
     return table
 
 
@@ -203,15 +279,16 @@ def model_table() -> list[dict[str, Any]]:
         arch = Architecture(**e["architecture"])
         rows.append({
             "name": key,
-            "type": e["type"],
+            "type": e.get("type"),
             "n_total": arch.n_total(),
             "n_active": arch.n_active(),
-            "published_total": e["params_published_total"],
-            "published_active": e["params_published_active"],
+            "published_total": e.get("params_published_total"),
+            "published_active": e.get("params_published_active"),
             "kv_bytes_per_token_bf16": arch.kv_bytes_per_token("bf16"),
             "kv_bytes_per_token_local_bf16": arch.kv_bytes_per_token_local("bf16"),
+            "state_bytes_per_seq_bf16": arch.state_bytes_per_seq("bf16"),
             "sliding_window": arch.sliding_window or None,
-            "native_precision": e["native_precision"],
+            "native_precision": e.get("native_precision"),
             "max_context": e.get("max_context"),
             "source": "; ".join(e["source"]),
         })

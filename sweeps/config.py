@@ -44,6 +44,7 @@ from pydantic import (
     StrictInt,
     Tag,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 
@@ -240,9 +241,16 @@ def _architecture(v: Any) -> dict[str, Any]:
         if name not in fields:
             raise ValueError(f"expected an architecture field, found {name!r}"
                              f"{suggest(name, fields)}; fields: {', '.join(fields)}")
-        if fields[name].type in (bool, "bool"):
+        kind = str(fields[name].type)
+        if kind == "bool":
             if not isinstance(x, bool):
                 raise ValueError(f"expected true or false for {name}, found {x!r}")
+        elif kind.startswith("str"):
+            if not (x is None and "None" in kind) and not isinstance(x, str):
+                raise ValueError(f"expected a name for {name}, found {x!r}")
+        elif kind.startswith("tuple[str"):
+            if not isinstance(x, list | tuple) or not all(isinstance(t, str) for t in x):
+                raise ValueError(f"expected a list of names for {name}, found {x!r}")
         elif isinstance(x, bool) or not isinstance(x, int) or x < (1 if name in required else 0):
             raise ValueError(f"expected a whole number ≥ {1 if name in required else 0} "
                              f"for {name}, found {x!r}")
@@ -286,18 +294,37 @@ class HypotheticalHardware(_Frozen):
 
 
 class InlineModel(_Frozen):
-    """A model not in the catalog: counts (n_total with n_active or sparsity) or an architecture."""
+    """A model not in the catalog: counts (n_total with n_active or sparsity), an architecture,
+    or ``hf_config: PATH`` (a Hugging Face config.json, relative to the config file's folder)."""
 
-    name: str = Field(..., min_length=1)
+    name: str | None = Field(None, min_length=1, description="required unless hf_config gives it")
     n_total: Number | None = None
     n_active: Number | None = None
     sparsity: Sparsity | None = None
     kv_bytes_per_token: BytesPerToken | None = None
     architecture: Annotated[dict[str, Any], BeforeValidator(_architecture)] | None = None
+    hf_config: str | None = None
     source: str = "inline"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_hf_config(cls, v: Any, info: ValidationInfo) -> Any:
+        if not isinstance(v, dict) or v.get("hf_config") is None:
+            return v
+        from . import hf
+
+        path = Path(str(v["hf_config"]))
+        base = (info.context or {}).get("config_dir")
+        if not path.is_absolute() and base is not None and (Path(base) / path).exists():
+            path = Path(base) / path
+        entry = hf.catalog_entry(path)  # HFConfigError (a ValueError): one line, file and field
+        return {"name": entry["name"], "source": entry["source"][0], **v,
+                "architecture": entry["architecture"]}
 
     @model_validator(mode="after")
     def _counts(self):
+        if self.name is None:
+            raise ValueError("expected 'name' (or 'hf_config')")
         if self.architecture is None:
             if self.n_total is None or self.kv_bytes_per_token is None:
                 raise ValueError("expected 'n_total' and 'kv_bytes_per_token' (or 'architecture')")
@@ -331,6 +358,11 @@ ModelItem = Annotated[
 ]
 
 
+def _one_hf_model(v: Any) -> Any:
+    """``model: {hf_config: PATH}`` (one mapping) is a list of one inline model."""
+    return [v] if isinstance(v, dict) and "hf_config" in v else v
+
+
 def _list_or_map(v: Any) -> str:
     return "continuous" if isinstance(v, dict) or isinstance(v, HypotheticalHardware | SparsityModel) else "list"
 
@@ -360,6 +392,7 @@ class Axes(_Frozen):
         Annotated[Annotated[list[ModelItem], Field(min_length=1)], Tag("list")]
         | Annotated[SparsityModel, Tag("continuous")],
         Discriminator(_list_or_map),
+        BeforeValidator(_one_hf_model),
     ]
     batch: BatchAxis = Field(..., description="sequences per step: list or {log: [1, 65536], num: 64}")
     context: TokenAxis = Field(..., description="tokens of context: list or {log: [1k, 1M], num: 32}")
@@ -567,7 +600,7 @@ def load(path: str | os.PathLike) -> SweepConfig:
     except InputError as e:
         raise ConfigError(path, [(e.line, e.field, f"expected {e.expected}, found {e.found}")]) from None
     try:
-        cfg = SweepConfig.model_validate(data)
+        cfg = SweepConfig.model_validate(data, context={"config_dir": str(Path(path).parent)})
     except ValidationError as e:
         raise ConfigError(path, _issues_from(e, data, root)) from None
     if cfg.store is None:

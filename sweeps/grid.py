@@ -24,7 +24,8 @@ MODEL_FIELDS = ("n_total", "sparsity", "kv_bytes_per_token", "bytes_per_weight",
                 "sqrt_coeff", "kv_bytes_per_token_local", "local_window",
                 "attn_flops_per_ctx_token", "attn_flops_per_ctx_token_local", "expert_fraction",
                 "expert_activation", "kv_heads", "hidden", "layers", "moe_layers",
-                "experts_per_token", "route_limit", "act_bytes", "dispatch_bytes")
+                "experts_per_token", "route_limit", "act_bytes", "dispatch_bytes",
+                "state_bytes_per_seq")
 WL_FIELDS = ("batch", "context", "slo", "spec_k", "spec_alpha")
 #: Hardware leaves that efficiency.hardware fills from the catalog (physics: extended).
 _HW_EXT = ("flops_eff", "bw_eff", "link_bw", "link_eff", "link_latency", "overlap")
@@ -350,6 +351,10 @@ def build(cfg: C.SweepConfig) -> Plan:
     extra["kv_bytes_per_token"] = (leaves["m.kv_bytes_per_token"][0],
                                    np.asarray(leaves["m.kv_bytes_per_token"][1]),
                                    {"units": "B/token", "long_name": "KV-cache bytes per token"})
+    state_dims, state = leaves["m.state_bytes_per_seq"]
+    if np.any(np.asarray(state) > 0):  # hybrid linear-attention models only
+        extra["state_bytes_per_seq"] = (state_dims, np.asarray(state, dtype=np.float64), {
+            "units": "B", "long_name": "linear-attention state bytes per sequence"})
     extra["bytes_per_weight"] = (leaves["m.bytes_per_weight"][0],
                                  np.asarray(leaves["m.bytes_per_weight"][1]),
                                  {"units": "B", "long_name": "bytes per weight"})

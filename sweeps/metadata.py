@@ -39,7 +39,7 @@ KNOB_UNITS = {"bw": "B/s", "c_over_bw": "MAC/B", "capacity": "B", "price": "$/s"
               "bytes_per_weight": "B", "context": "tokens", "batch": "sequences", "slo": "s",
               "flops_eff": "1", "bw_eff": "1", "link_bw": "B/s", "link_eff": "1", "link_latency": "s",
               "dp": "groups", "expert_replicas": "copies", "attn_flops_per_ctx_token": "FLOP/token",
-              "spec_k": "tokens", "spec_alpha": "1"}
+              "spec_k": "tokens", "spec_alpha": "1", "state_bytes_per_seq": "B"}
 EXTRA_AXIS_ATTRS = {"flops_eff": ("1", "achieved fraction of peak FLOPS"),
                     "bw_eff": ("1", "achieved fraction of peak HBM bandwidth"),
                     "link_bw": ("B/s", "scale-up link bandwidth per chip, one direction"),

@@ -32,6 +32,8 @@ def points(draw, attention=True, slo=True):
         kv_bytes_per_token=draw(st.floats(1e3, 6e5)),
         bytes_per_weight=draw(st.sampled_from([0.5, 1.0, 2.0])),
     )
+    if draw(st.booleans()):  # linear-attention layers: a constant state per sequence
+        model["state_bytes_per_seq"] = draw(st.floats(1e5, 3e8))
     if attention:
         kind = draw(st.sampled_from(["dense", "window", "top_k", "sqrt"]))
         if kind == "window":
@@ -52,17 +54,22 @@ def np_l_eff(m: rc.Model, L):
                               m.sqrt_coeff * np.sqrt(L) if np.isfinite(m.sqrt_coeff) else L])
 
 
+def np_kv_read(m: rc.Model, L):
+    """b·L_eff + the linear-attention state (read every step, whatever L)."""
+    return m.kv_bytes_per_token * np_l_eff(m, L) + m.state_bytes_per_seq
+
+
 def np_times(hw: rc.Hardware, m: rc.Model, L, B):
     C = hw.c_over_bw * hw.bw * hw.chips
     BW = hw.bw * hw.chips
     n_active = m.n_total / m.sparsity
     t_c = B * n_active / C
-    t_m = (m.n_total * m.bytes_per_weight + B * m.kv_bytes_per_token * np_l_eff(m, L)) / BW
+    t_m = (m.n_total * m.bytes_per_weight + B * np_kv_read(m, L)) / BW
     return t_c, t_m
 
 
 def np_kv_store(m: rc.Model, L):
-    return m.kv_bytes_per_token * np.minimum(L, m.window)
+    return m.kv_bytes_per_token * np.minimum(L, m.window) + m.state_bytes_per_seq
 
 
 SETTINGS = settings(max_examples=60, deadline=None,
@@ -120,7 +127,7 @@ def test_b_star_brute_force(p):
 def test_l_crit_brute_force(p, batch):
     hw, m, wl = p
     wl = wl.replace(batch=batch)
-    kv = batch * m.kv_bytes_per_token * np_l_eff(m, CONTEXT_GRID)
+    kv = batch * np_kv_read(m, CONTEXT_GRID)
     flipped = np.nonzero(kv >= m.n_total * m.bytes_per_weight)[0]
     lc = float(rc.l_crit(hw, m, wl))
     if flipped.size == 0:
@@ -135,7 +142,7 @@ def test_l_crit_brute_force(p, batch):
 @given(points(slo=False))
 def test_l_bal_brute_force(p):
     hw, m, _ = p
-    kv_slope = m.kv_bytes_per_token * np_l_eff(m, CONTEXT_GRID) / (hw.bw * hw.chips)
+    kv_slope = np_kv_read(m, CONTEXT_GRID) / (hw.bw * hw.chips)
     compute_slope = (m.n_total / m.sparsity) / (hw.c_over_bw * hw.bw * hw.chips)
     balanced = np.nonzero(kv_slope >= compute_slope)[0]
     lb = float(rc.l_bal(hw, m))

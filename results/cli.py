@@ -105,7 +105,7 @@ ChipsOpt = Annotated[float | None, typer.Option("--chips", "-n", help="Chips per
 PrecisionOpt = Annotated[str, typer.Option("--precision", "-p", help="Compute precision (peak FLOPS): bf16, fp8, fp4, int8.")]
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Weight precision (default: --precision; 'native' = the checkpoint's).")]
 KvOpt = Annotated[str, typer.Option("--kv-precision", help="KV-cache precision.")]
-PriceOpt = Annotated[float | None, typer.Option("--price-per-hour", help="Price per chip, $/h (default: the catalog's).")]
+PriceOpt = Annotated[str | None, typer.Option("--price", "--price-per-hour", help="Price basis: tco-neocloud | tco-hyperscaler | rental-3yr | market-low | market-high (several joined by commas: the first the chip has), or $/h per chip such as 8$/h. Default: tco-neocloud,market-low. A chip without a price: NaN, 'no price'.")]
 SloOpt = Annotated[str | None, typer.Option("--slo", help="Per-token latency target, e.g. 50ms (default: none).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Set a knob, KNOB=VALUE in SI units (e.g. bw=8e12, sparsity=1). Repeatable.")]
 ScaleOpt = Annotated[list[str] | None, typer.Option("--scale", help="Multiply a knob, KNOB=FACTOR (e.g. bw=10 with c_over_bw=0.1: 10x bandwidth at the same C). Repeatable.")]
@@ -186,7 +186,7 @@ def sensitivity(
 
         pt = build_point(
             hardware, model, chips=chips, precision=precision, weights=weights,
-            kv_precision=kv_precision, price_per_hour=price_per_hour,
+            kv_precision=kv_precision, price=price_per_hour,
             context=parse.tokens(context), slo=_slo(slo),
             set_=_kv(set_, parse.number), scale=_kv(scale, parse.number))
         # One point: op-by-op evaluation (≈2 s here) beats compiling the sensitivity graph
@@ -261,7 +261,7 @@ def query(
 
     for h, m, n in itertools.product(hws, mds, chip_list):
         pt = build_point(h, m, chips=n, precision=precision, weights=weights,
-                         kv_precision=kv_precision, price_per_hour=price_per_hour, slo=_slo(slo),
+                         kv_precision=kv_precision, price=price_per_hour, slo=_slo(slo),
                          set_=set_d, scale=scale_d)
         B = jnp.asarray(batches, dtype=jnp.float64)[:, None]
         L = jnp.asarray(contexts, dtype=jnp.float64)[None, :]
@@ -270,7 +270,8 @@ def query(
         for i, b in enumerate(batches):
             for j, ctx in enumerate(contexts):
                 row = {"hardware": pt.meta["hardware"], "model": pt.meta["model"],
-                       "chips": pt.meta["chips"], "batch": b, "context": ctx}
+                       "chips": pt.meta["chips"], "price_basis": pt.meta["price_basis"],
+                       "batch": b, "context": ctx}
                 for q in quantity:
                     a = vals[q]
                     a = a.reshape(a.shape + (1,) * (2 - a.ndim)) if a.ndim < 2 else a
@@ -294,10 +295,9 @@ def query(
 
     from rooflax import core as rc
 
-    varying = [k for k in ("hardware", "model", "chips", "batch", "context")
-               if len({r[k] for r in rows}) > 1]
-    fixed = {k: rows[0][k] for k in ("hardware", "model", "chips", "batch", "context")
-             if k not in varying}
+    axes = ("hardware", "model", "chips", "price_basis", "batch", "context")
+    varying = [k for k in axes if len({r[k] for r in rows}) > 1]
+    fixed = {k: rows[0][k] for k in axes if k not in varying}
     t = Table(title=" · ".join(f"{k}={parse.si(v) if isinstance(v, float) else v}"
                                for k, v in fixed.items()))
     for k in varying:
@@ -305,16 +305,20 @@ def query(
     for q in quantity:
         t.add_column(f"{q} [{QUANTITIES[q].units}]", justify="right")
 
-    def fmt(q, x):
+    def fmt(q, x, r):
         if q == "binding" and math.isfinite(x):
             return rc.BINDINGS[int(x)]
         if q == "regime" and math.isfinite(x):
             return rc.REGIMES[int(x)]
+        if math.isnan(x) and "cost" in q:
+            return NO_PRICE if r["price_basis"] == NO_PRICE else "n/a"
         return f"{x:.4g}"
+
+    from rooflax.sweeps.catalogs import NO_PRICE
 
     for r in rows:
         t.add_row(*[f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in varying],
-                  *[fmt(q, r[q]) for q in quantity])
+                  *[fmt(q, r[q], r) for q in quantity])
     _console().print(t)
 
 

@@ -153,6 +153,7 @@ def build_point(
     weights: str | None = None,
     kv_precision: str = "bf16",
     price_per_hour: float | None = None,
+    price: object = None,
     context: float = 0.0,
     batch: float = 1.0,
     slo: float = math.inf,
@@ -165,7 +166,8 @@ def build_point(
     same precision (``weights="native"`` for the checkpoint's). ``set_`` sets any
     canonical knob to a value and ``scale`` multiplies it (after ``set_``), for
     hypothetical hardware: ``scale={"bw": 10, "c_over_bw": 0.1}`` is 10× bandwidth
-    at the same C.
+    at the same C. ``price`` is a price spec (basis, bases or $/h; default
+    ``catalogs.DEFAULT_PRICE``); ``price_per_hour`` overrides it. NaN: no price.
     """
     from rooflax import core as rc
 
@@ -174,7 +176,9 @@ def build_point(
     m_key = cat.resolve_model(model)
     weights = weights or precision
     try:
-        hw = cat.hardware(hw_key, chips=chips, precision=precision, price_per_hour=price_per_hour)
+        pr = (cat.Price(float(price_per_hour), "custom", "given") if price_per_hour is not None
+              else cat.price(hw_key, cat.DEFAULT_PRICE if price is None else price))
+        hw = cat.hardware(hw_key, chips=chips, precision=precision, price_per_hour=pr.usd_per_hour)
     except cat.UnknownNameError:
         raise
     except (ValueError, KeyError) as e:
@@ -198,7 +202,9 @@ def build_point(
     meta = {
         "hardware": hw_key, "model": m_key, "chips": float(hw.chips), "precision": precision,
         "weights": weights, "kv_precision": kv_precision,
-        "price_per_hour": float(hw.price) * 3600.0, "set": dict(set_ or {}),
+        "price_per_hour": float(hw.price) * 3600.0,
+        "price_basis": "custom" if "price" in {**(set_ or {}), **(scale or {})} else pr.basis,
+        "price_source": pr.source, "set": dict(set_ or {}),
         "scale": dict(scale or {}),
     }
     return Point(hw, mdl, wl, meta)

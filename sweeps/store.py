@@ -93,6 +93,8 @@ def write_template(plan: Plan, path: str | Path, version: str) -> None:
         attrs = {"units": {"batch": "sequences", "context": "tokens", "bw": "B/s",
                            "c_over_bw": "MAC/B", "sparsity": "1", "chips": "chips", "slo": "s"}.get(d, "1"),
                  "long_name": d}
+        if np.asarray(c).dtype.kind in "UO":  # fixed-width: reads back as <U, which xarray's
+            c = np.asarray(c, dtype=str)      # idxmin/idxmax can fill (StringDType cannot)
         coords[d] = xr.Variable((d,), c, attrs)
     for name, (cd, arr, attrs) in plan.extra_coords.items():
         if name in coords:
@@ -124,6 +126,7 @@ def write_template(plan: Plan, path: str | Path, version: str) -> None:
         "rooflax_dims": list(dims),
         "rooflax_chunks": json.dumps(plan.chunks),
         "rooflax_block_grid": list(plan.block_grid),
+        "rooflax_price": plan.price,
     })
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -322,6 +322,55 @@ def query(
     _console().print(t)
 
 
+# --------------------------------------------------------------------------- estimate
+HwOpt = Annotated[str | None, typer.Option("--hw", help="Modify the chip: bw=10TB/s,flops=5PFLOPS,hbm=288GB,price=8$/h (any subset; units accepted). The title says 'modified'.")]
+ElectricityOpt = Annotated[float, typer.Option("--electricity", help="Electricity price, $/kWh, for the energy share of cost.")]
+
+
+@app.command()
+@_user_errors
+def estimate(
+    hardware: HardwareOpt = "h200",
+    model: ModelOpt = "deepseek-v3",
+    chips: Annotated[float, typer.Option("--chips", "-n", help="Chips per replica.")] = 8,
+    layout: Annotated[str, typer.Option("--layout", help="auto | one-chip | tp | ep | tp-ep (auto: ep for MoE, tp for dense).")] = "auto",
+    tp: Annotated[float | None, typer.Option("--tp", help="Attention TP degree for --layout tp-ep (attention-DP = chips/tp).")] = None,
+    pp: Annotated[int, typer.Option("--pp", help="Pipeline stages (only 1 is modelled).")] = 1,
+    precision: PrecisionOpt = "fp8",
+    weights: WeightsOpt = None,
+    kv_precision: KvOpt = "bf16",
+    isl: Annotated[str, typer.Option("--isl", help="Input tokens per request (8k = 8192).")] = "8k",
+    osl: Annotated[str, typer.Option("--osl", help="Output tokens per request.")] = "1k",
+    concurrency: Annotated[float, typer.Option("--concurrency", "-c", help="Sequences in flight on one replica.")] = 64,
+    price: PriceOpt = None,
+    electricity: ElectricityOpt = 0.08,
+    hw: HwOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One deployment: TTFT, TPOT, tokens/s, $/M tokens, energy, memory per GPU — bound and prediction.
+
+    \b
+    Example:
+      rooflax estimate -H h200 -n 8 --layout ep -m deepseek-v3 -p fp8 --isl 8k --osl 1k --concurrency 256
+
+    --json prints the estimate with "schema": "rooflax.estimate/1" (non-finite numbers as null).
+    """
+    from . import estimate as E
+    from . import parse
+    from .point import enable_compilation_cache
+
+    enable_compilation_cache()
+    dep = E.Deployment(hardware=hardware, model=model, chips=chips, layout=layout, tp=tp, pp=pp,
+                       precision=precision, weights=weights, kv=kv_precision,
+                       isl=parse.tokens(isl), osl=parse.tokens(osl), concurrency=concurrency,
+                       price=price, electricity=electricity, hw_custom=E.parse_hw(hw))
+    est = E.estimate(dep)
+    if as_json:
+        typer.echo(E.to_json(est))
+        return
+    E.render(est, _console())
+
+
 # --------------------------------------------------------------------------- catalog
 @app.command()
 @_user_errors

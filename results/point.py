@@ -178,6 +178,9 @@ def build_point(
     try:
         pr = (cat.Price(float(price_per_hour), "custom", "given") if price_per_hour is not None
               else cat.price(hw_key, cat.DEFAULT_PRICE if price is None else price))
+    except ValueError as e:
+        raise UserError(f"--price: {e}") from None
+    try:
         hw = cat.hardware(hw_key, chips=chips, precision=precision, price_per_hour=pr.usd_per_hour)
     except cat.UnknownNameError:
         raise

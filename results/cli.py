@@ -371,6 +371,53 @@ def estimate(
     E.render(est, _console())
 
 
+# --------------------------------------------------------------------------- frontier
+@app.command()
+@_user_errors
+def frontier(
+    model: ModelOpt = "gpt-oss-120b",
+    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog hardware, comma-separated.")] = "h100-sxm,h200,b200,mi300x",
+    isl: Annotated[str, typer.Option("--isl", help="Input tokens per request (8k = 8192).")] = "1k",
+    osl: Annotated[str, typer.Option("--osl", help="Output tokens per request.")] = "1k",
+    ttft: Annotated[str | None, typer.Option("--ttft", help="Most time to first token, e.g. 2s.")] = None,
+    tpot: Annotated[str | None, typer.Option("--tpot", help="Most time per output token, e.g. 50ms.")] = None,
+    min_speed: Annotated[float, typer.Option("--min-speed", help="Fewest output tokens/s per user.")] = 0.0,
+    price: PriceOpt = None,
+    bound: Annotated[bool, typer.Option("--bound", help="Use the roofline bound instead of the prediction.")] = False,
+    output: Annotated[list[str] | None, typer.Option("--output", "-o", help="Plot the frontiers: FILE.html and/or FILE.png (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every deployment (chips 1-72, tp/ep/attention-DP layouts, precisions, batches) per hardware:
+    the Pareto frontier of $/M output tokens vs tokens/s per user, and the cheapest meeting the SLO.
+
+    \b
+    Example:
+      rooflax frontier -m gpt-oss-120b -H h100-sxm,h200,b200,mi300x --min-speed 50 -o frontier.html
+
+    --json prints {"schema": "rooflax.frontier/1", "hardware": {NAME: {"deployments", "seconds",
+    "frontier", "best", "estimate"}}} (non-finite numbers as null).
+    """
+    from . import estimate as E
+    from . import frontier as F
+    from . import parse
+    from .point import enable_compilation_cache
+
+    enable_compilation_cache()
+    slo = F.Slo(ttft=parse.seconds(ttft) if ttft else math.inf,
+                tpot=parse.seconds(tpot) if tpot else math.inf, min_speed=min_speed)
+    base = E.Deployment(hardware="", model=model, isl=parse.tokens(isl), osl=parse.tokens(osl), price=price)
+    hws = [h.strip() for h in hardware.split(",") if h.strip()]
+    res = F.frontier(hws, model, slo=slo, base=base, peak=bound)
+    for path in output or []:
+        from . import plots
+
+        typer.echo(f"wrote {plots.save(F.plot(res), path)}", err=as_json)
+    if as_json:
+        typer.echo(F.to_json(res))
+        return
+    F.render(res, _console())
+
+
 # --------------------------------------------------------------------------- catalog
 @app.command()
 @_user_errors

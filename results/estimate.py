@@ -29,6 +29,10 @@ from .point import UserError
 SCHEMA = "rooflax.estimate/1"
 #: Electricity price assumed for the energy share of cost, $/kWh (US industrial average, 2025).
 ELECTRICITY_USD_PER_KWH = 0.08
+#: What the two sides of an estimate are.
+LABELS = {"bound": "bound: roofline at datasheet peaks (efficiencies 1)",
+          "prediction": "prediction: datasheet peaks × default efficiencies of "
+                        "sweeps/catalog/efficiency.yaml (not calibrated on measured silicon)"}
 #: Layout kinds accepted (core.parallel.LAYOUTS plus auto: ep for MoE models, tp for dense).
 LAYOUTS = ("auto", "one-chip", "tp", "ep", "tp-ep")
 
@@ -245,9 +249,7 @@ def estimate(dep: Deployment) -> dict[str, Any]:
         "binding": {"bound": binding(bound, mem, dep), "prediction": binding(pred, mem, dep)},
         "bound": bound,
         "prediction": pred,
-        "labels": {"bound": "roofline at datasheet peaks (efficiencies 1)",
-                   "prediction": "default efficiencies of sweeps/catalog/efficiency.yaml "
-                                 "(not calibrated on measured silicon)"},
+        "labels": dict(LABELS),
     }
 
 
@@ -304,8 +306,7 @@ def render(est: dict[str, Any], console: Any) -> None:
     console.print(f"price: {price} · power {pw['kw_per_chip']:.3g} kW/chip; electricity "
                   f"${pw['electricity_usd_per_kwh']:g}/kWh = "
                   f"{'n/a' if share != share else f'{100 * share:.0f}%'} of cost")
-    console.print(f"bound: {est['labels']['bound']}; prediction: {est['labels']['prediction']}",
-                  style="dim")
+    console.print(f"{est['labels']['bound']}; {est['labels']['prediction']}", style="dim")
 
 
 def _fmt(x: float, key: str, pr: dict[str, Any]) -> str:

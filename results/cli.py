@@ -345,6 +345,12 @@ def estimate(
     price: PriceOpt = None,
     electricity: ElectricityOpt = 0.08,
     hw: HwOpt = None,
+    prefill_hw: Annotated[str | None, typer.Option("--prefill-hw", help="Disaggregated: prefill pool hardware (default: -H).")] = None,
+    prefill_chips: Annotated[float | None, typer.Option("--prefill-chips", help="Disaggregated: chips per prefill replica (giving any --prefill-* option disaggregates).")] = None,
+    prefill_layout: Annotated[str, typer.Option("--prefill-layout", help="Disaggregated: prefill layout.")] = "auto",
+    prefill_tp: Annotated[float | None, typer.Option("--prefill-tp", help="Disaggregated: prefill attention TP for tp-ep.")] = None,
+    prefill_precision: Annotated[str | None, typer.Option("--prefill-precision", help="Disaggregated: prefill precision (default: -p).")] = None,
+    prefill_batch: Annotated[float, typer.Option("--prefill-batch", help="Disaggregated: prompts per prefill step.")] = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """One deployment: TTFT, TPOT, tokens/s, $/M tokens, energy, memory per GPU — bound and prediction.
@@ -352,6 +358,7 @@ def estimate(
     \b
     Example:
       rooflax estimate -H h200 -n 8 --layout ep -m deepseek-v3 -p fp8 --isl 8k --osl 1k --concurrency 256
+      rooflax estimate -H h200 -n 16 -m deepseek-v3 --concurrency 512 --prefill-chips 8   (disaggregated)
 
     --json prints the estimate with "schema": "rooflax.estimate/1" (non-finite numbers as null).
     """
@@ -364,6 +371,13 @@ def estimate(
                        precision=precision, weights=weights, kv=kv_precision,
                        isl=parse.tokens(isl), osl=parse.tokens(osl), concurrency=concurrency,
                        price=price, electricity=electricity, hw_custom=E.parse_hw(hw))
+    if prefill_hw or prefill_chips or prefill_precision or prefill_tp or prefill_layout != "auto" \
+            or prefill_batch != 1:
+        import dataclasses
+
+        dep = dataclasses.replace(dep, prefill=E.PrefillPool(
+            hardware=prefill_hw, chips=prefill_chips or chips, layout=prefill_layout, tp=prefill_tp,
+            precision=prefill_precision, batch=prefill_batch))
     est = E.estimate(dep)
     if as_json:
         typer.echo(E.to_json(est))
@@ -384,6 +398,7 @@ def frontier(
     min_speed: Annotated[float, typer.Option("--min-speed", help="Fewest output tokens/s per user.")] = 0.0,
     price: PriceOpt = None,
     bound: Annotated[bool, typer.Option("--bound", help="Use the roofline bound instead of the prediction.")] = False,
+    disagg: Annotated[bool, typer.Option("--disagg", help="Disaggregated serving: the cheapest prefill pool meeting --ttft, decode on the grid; $ includes prefill.")] = False,
     output: Annotated[list[str] | None, typer.Option("--output", "-o", help="Plot the frontiers: FILE.html and/or FILE.png (repeatable).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -407,7 +422,7 @@ def frontier(
                 tpot=parse.seconds(tpot) if tpot else math.inf, min_speed=min_speed)
     base = E.Deployment(hardware="", model=model, isl=parse.tokens(isl), osl=parse.tokens(osl), price=price)
     hws = [h.strip() for h in hardware.split(",") if h.strip()]
-    res = F.frontier(hws, model, slo=slo, base=base, peak=bound)
+    res = F.frontier(hws, model, slo=slo, base=base, peak=bound, disagg=disagg)
     for path in output or []:
         from . import plots
 

@@ -68,6 +68,19 @@ def parse_hw(text: str | None) -> dict[str, float] | None:
 
 
 @dataclasses.dataclass(frozen=True)
+class PrefillPool:
+    """The prefill pool of a disaggregated deployment (None fields: the decode pool's)."""
+
+    hardware: str | None = None
+    chips: float = 8.0
+    layout: str = "auto"
+    tp: float | None = None
+    precision: str | None = None
+    batch: float = 1.0
+    """Prompts per prefill step."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Deployment:
     """One deployment (all sizes per replica)."""
 
@@ -90,6 +103,8 @@ class Deployment:
     electricity: float = ELECTRICITY_USD_PER_KWH
     hw_custom: dict[str, float] | None = None
     """Custom chip leaves (``--hw bw=…,flops=…``): replaces the catalog's numbers."""
+    prefill: PrefillPool | None = None
+    """Disaggregated serving: the prefill pool (this deployment is then the decode pool)."""
 
 
 # -- trees -------------------------------------------------------------------------------------
@@ -250,7 +265,62 @@ def estimate(dep: Deployment) -> dict[str, Any]:
         "bound": bound,
         "prediction": pred,
         "labels": dict(LABELS),
+        "disaggregated": disaggregated(dep) if dep.prefill is not None else None,
     }
+
+
+# -- disaggregated serving -------------------------------------------------------------------
+def prefill_deployment(dep: Deployment) -> Deployment:
+    """The prefill pool of ``dep`` as a Deployment of its own."""
+    pp = dep.prefill or PrefillPool()
+    same = pp.hardware is None or pp.hardware == dep.hardware
+    return dataclasses.replace(
+        dep, hardware=dep.hardware if same else pp.hardware, chips=pp.chips, layout=pp.layout, tp=pp.tp,
+        precision=pp.precision or dep.precision, weights=dep.weights if pp.precision is None else None,
+        hw_custom=dep.hw_custom if same else None, prefill=None)
+
+
+def pair_numbers(hw_p: Any, m_p: Any, hw_d: Any, m_d: Any, dep: Deployment, attn: float) -> dict[str, float]:
+    """P:D balance, $/request and TTFT of a prefill/decode pair (core.disagg), Python floats."""
+    from rooflax import core as rc
+    from rooflax.core import disagg, optimum
+    from rooflax.core import prefill as pf
+    from rooflax.core import roofline as rl
+    from rooflax.sweeps.efficiency import SCALE_OUT_BW
+
+    bp = (dep.prefill or PrefillPool()).batch
+    wl_p = rc.Workload(prompt=float(dep.isl), prefill_batch=float(bp), context=float(dep.isl))
+    wl_d = rc.Workload(batch=float(dep.concurrency), context=dep.isl + dep.osl / 2.0)
+    r_p = float(disagg.prefill_requests_per_second(hw_p, m_p, wl_p, attn))
+    r_d = float(disagg.decode_requests_per_second(hw_d, m_d, wl_d, dep.osl))
+    x = r_d / r_p
+    per_req = float(disagg.cost_per_request(hw_p, m_p, wl_p, hw_d, m_d, wl_d, dep.osl, attn))
+    transfer = float(disagg.kv_transfer_time(m_p, wl_p, SCALE_OUT_BW))
+    fits = float(optimum.b_max(hw_p, m_p, wl_p)) >= bp
+    return {"t_prefill_s": float(pf.t_prefill(hw_p, m_p, wl_p, attn)), "kv_transfer_s": transfer,
+            "ttft_s": float(pf.t_prefill(hw_p, m_p, wl_p, attn)) + transfer,
+            "tpot_s": float(rl.latency(hw_d, m_d, wl_d)),
+            "prefill_requests_per_s": r_p, "decode_requests_per_s": r_d,
+            "pd_ratio_replicas": x, "pd_ratio_chips": x * float(hw_p.chips) / float(hw_d.chips),
+            "usd_per_request": per_req, "usd_per_m_output_all_in": per_req * 1e6 / dep.osl,
+            "prefill_fits": fits}
+
+
+def disaggregated(dep: Deployment) -> dict[str, Any]:
+    """The disaggregated section of an estimate: the prefill pool and the balanced pair, both sides."""
+    pdep = prefill_deployment(dep)
+    out: dict[str, Any] = {}
+    for side, peak in (("bound", True), ("prediction", False)):
+        hw_p, m_p, info_p = trees(pdep, peak=peak)
+        hw_d, m_d, _ = trees(dataclasses.replace(dep, prefill=None), peak=peak)
+        out[side] = pair_numbers(hw_p, m_p, hw_d, m_d, dep, info_p["prefill_attn_flops"])
+    pr = info_p["price"]
+    out["prefill"] = {"hardware": info_p["hardware"], "chips": pdep.chips, "layout": info_p["layout"],
+                      "tp": float(hw_p.tp), "attention_dp": float(hw_p.dp), "precision": pdep.precision,
+                      "prompts_per_step": (dep.prefill or PrefillPool()).batch,
+                      "price": {"usd_per_chip_hour": pr.usd_per_hour, "basis": pr.basis}}
+    out["kv_transfer"] = "one request's KV (isl tokens) over one 50 GB/s scale-out NIC, added to TTFT"
+    return out
 
 
 def to_json(est: dict[str, Any]) -> str:
@@ -306,7 +376,37 @@ def render(est: dict[str, Any], console: Any) -> None:
     console.print(f"price: {price} · power {pw['kw_per_chip']:.3g} kW/chip; electricity "
                   f"${pw['electricity_usd_per_kwh']:g}/kWh = "
                   f"{'n/a' if share != share else f'{100 * share:.0f}%'} of cost")
+    if est.get("disaggregated"):
+        render_disaggregated(est["disaggregated"], d, console)
     console.print(f"{est['labels']['bound']}; {est['labels']['prediction']}", style="dim")
+
+
+DISAGG_ROWS = (  # key, label, unit, scale
+    ("ttft_s", "TTFT (prefill step + KV transfer)", "ms", 1e3), ("kv_transfer_s", "KV transfer", "ms", 1e3),
+    ("tpot_s", "TPOT", "ms", 1e3), ("prefill_requests_per_s", "requests/s per prefill replica", "1/s", 1.0),
+    ("decode_requests_per_s", "requests/s per decode replica", "1/s", 1.0),
+    ("pd_ratio_replicas", "P:D ratio (prefill replicas per decode replica)", "", 1.0),
+    ("pd_ratio_chips", "P:D ratio in chips", "", 1.0),
+    ("usd_per_request", "$ per request (balanced pair)", "$", 1.0),
+    ("usd_per_m_output_all_in", "$ per M output tokens, prefill included", "$", 1.0),
+)
+
+
+def render_disaggregated(dis: dict[str, Any], d: dict[str, Any], console: Any) -> None:
+    """The prefill/decode pair: balance and cost, bound and prediction."""
+    from rich.table import Table
+
+    p = dis["prefill"]
+    t = Table(title=f"Disaggregated: prefill {p['hardware']} ×{p['chips']:g} ({p['layout']}, tp {p['tp']:g}, "
+                    f"{p['precision']}, {p['prompts_per_step']:g} prompt(s)/step) → decode {d['hardware']} "
+                    f"×{d['chips']:g} ({d['layout']})")
+    for c, j in (("quantity", "left"), ("bound", "right"), ("prediction", "right"), ("unit", "left")):
+        t.add_column(c, justify=j)
+    for key, label, unit, scale in DISAGG_ROWS:
+        t.add_row(label, *[_fmt(dis[s][key] * scale, key, p["price"]) for s in ("bound", "prediction")], unit)
+    if not dis["prediction"]["prefill_fits"]:
+        t.caption = "the prefill pool cannot hold the weights and these prompts' KV"
+    console.print(t)
 
 
 def _fmt(x: float, key: str, pr: dict[str, Any]) -> str:

@@ -138,6 +138,38 @@ def cheapest(v: dict[str, np.ndarray], mask: np.ndarray) -> tuple[int, int] | No
     return tuple(int(i) for i in np.unravel_index(np.argmin(cost), cost.shape))
 
 
+def prefill_pool(hardware: str, model: str, base: E.Deployment, slo: Slo, kv: str,
+                 peak: bool = False) -> dict[str, Any] | None:
+    """The cheapest prefill pool (one prompt per step, KV in ``kv``) whose TTFT, KV transfer
+    included, meets ``slo.ttft``: {"deployment", "ttft_s", "usd_per_request"}; None if none does."""
+    import rooflax.core as rc
+    from rooflax.core import disagg
+    from rooflax.sweeps.efficiency import SCALE_OUT_BW
+
+    deps = [d for d in deployments(hardware, model, base) if d.kv == kv]
+    v = evaluate(deps, peak=peak, batches=np.array([1.0]))
+    _, m, _ = E.trees(deps[0], peak=peak)
+    transfer = float(disagg.kv_transfer_time(m, rc.Workload(prompt=float(base.isl)), SCALE_OUT_BW))
+    ttft = v["ttft_s"][:, 0] + transfer
+    per_request = v["usd_per_m_input"][:, 0] * base.isl / 1e6
+    ok = (v["headroom_b"][:, 0] >= 0) & (ttft <= slo.ttft) & np.isfinite(per_request)
+    if not ok.any():
+        return None
+    i = int(np.argmin(np.where(ok, per_request, np.inf)))
+    return {"deployment": deps[i], "ttft_s": float(ttft[i]), "usd_per_request": float(per_request[i])}
+
+
+def with_prefill(v: dict[str, np.ndarray], deps: list[E.Deployment], pools: dict[str, Any],
+                 osl: float) -> dict[str, np.ndarray]:
+    """Decode numbers with each deployment's prefill pool (by KV precision): TTFT is the pool's,
+    $/M output adds its $ per request over osl tokens; NaN where no pool meets the SLO."""
+    ttft = np.array([[pools[d.kv]["ttft_s"] if pools[d.kv] else np.nan] for d in deps])
+    req = np.array([[pools[d.kv]["usd_per_request"] if pools[d.kv] else np.nan] for d in deps])
+    shape = v["ttft_s"].shape
+    return dict(v, ttft_s=np.broadcast_to(ttft, shape),
+                usd_per_m_output=v["usd_per_m_output"] + req * 1e6 / osl)
+
+
 def _point(dep: E.Deployment, batch: float, v: dict[str, np.ndarray], i: int, j: int) -> dict[str, Any]:
     keys = ("tok_s_per_user", "usd_per_m_output", "ttft_s", "tpot_s", "tok_s_per_gpu")
     return {"chips": dep.chips, "layout": dep.layout, "tp": dep.tp, "precision": dep.precision,
@@ -145,12 +177,17 @@ def _point(dep: E.Deployment, batch: float, v: dict[str, np.ndarray], i: int, j:
 
 
 def frontier(hardware: list[str], model: str, *, slo: Slo = Slo(), base: E.Deployment | None = None,
-             peak: bool = False, batches: np.ndarray = BATCHES) -> dict[str, Any]:
-    """Per hardware: deployments evaluated, seconds, the Pareto frontier, the cheapest meeting ``slo``."""
+             peak: bool = False, batches: np.ndarray = BATCHES, disagg: bool = False) -> dict[str, Any]:
+    """Per hardware: deployments evaluated, seconds, the Pareto frontier, the cheapest meeting ``slo``.
+
+    ``disagg``: prefill on a pool of its own — the cheapest prefill deployment meeting the TTFT
+    SLO (KV transfer included) — and decode on the grid; cost then includes the prefill pool's
+    $ per request spread over osl tokens, and TTFT is the prefill pool's.
+    """
     from rooflax.sweeps import catalogs
 
     base = base or E.Deployment(hardware="", model=model)
-    out: dict[str, Any] = {"schema": SCHEMA, "model": catalogs.resolve_model(model),
+    out: dict[str, Any] = {"schema": SCHEMA, "model": catalogs.resolve_model(model), "disaggregated": disagg,
                            "isl": base.isl, "osl": base.osl, "slo": dataclasses.asdict(slo),
                            "side": "bound" if peak else "prediction",
                            "label": E.LABELS["bound" if peak else "prediction"], "hardware": {}}
@@ -159,6 +196,9 @@ def frontier(hardware: list[str], model: str, *, slo: Slo = Slo(), base: E.Deplo
         t0 = time.perf_counter()
         deps = deployments(key, model, base)
         v = evaluate(deps, peak=peak, batches=batches)
+        pools = {kv: prefill_pool(key, model, base, slo, kv, peak) for kv in KV_PRECISIONS} if disagg else {}
+        if disagg:
+            v = with_prefill(v, deps, pools, base.osl)
         seconds = time.perf_counter() - t0
         fits = feasible(v, Slo())
         speed = np.where(fits, v["tok_s_per_user"], np.nan).ravel()
@@ -172,12 +212,24 @@ def frontier(hardware: list[str], model: str, *, slo: Slo = Slo(), base: E.Deplo
             "frontier": [_point(deps[k // nb], batches[k % nb], v, k // nb, k % nb) for k in front],
             "best": None, "estimate": None,
         }
+        pre = pools.get(deps[best[0]].kv) if best is not None else None
+        if pre is not None:
+            pd = pre["deployment"]
+            entry["prefill"] = {"chips": pd.chips, "layout": pd.layout, "tp": pd.tp, "precision": pd.precision,
+                                "kv": pd.kv, "ttft_s": pre["ttft_s"], "usd_per_request": pre["usd_per_request"]}
         if best is not None:
             i, j = best
             entry["best"] = _point(deps[i], batches[j], v, i, j)
-            entry["estimate"] = E.estimate(dataclasses.replace(deps[i], concurrency=float(batches[j])))
+            chosen = dataclasses.replace(deps[i], concurrency=float(batches[j]))
+            if pre is not None:
+                pd = pre["deployment"]
+                chosen = dataclasses.replace(chosen, prefill=E.PrefillPool(
+                    chips=pd.chips, layout=pd.layout, tp=pd.tp, precision=pd.precision))
+            entry["estimate"] = E.estimate(chosen)
         elif not pr.known:
             entry["why_none"] = f"{catalogs.NO_PRICE}: {pr.source}"
+        elif disagg and not any(pools.values()):
+            entry["why_none"] = "no prefill pool meets the TTFT SLO"
         else:
             entry["why_none"] = "no deployment meets the SLO" if fits.any() else "the model does not fit"
         out["hardware"][key] = entry
@@ -194,8 +246,9 @@ def render(res: dict[str, Any], console: Any) -> None:
         f"TTFT ≤ {slo['ttft'] * 1e3:g} ms" if math.isfinite(slo["ttft"]) else "",
         f"TPOT ≤ {slo['tpot'] * 1e3:g} ms" if math.isfinite(slo["tpot"]) else "",
         f"≥ {slo['min_speed']:g} tok/s per user" if slo["min_speed"] > 0 else "") if x) or "no SLO"
+    how = "disaggregated (decode pool shown; $ includes the prefill pool)" if res["disaggregated"] else ""
     t = Table(title=f"Cheapest deployment of {res['model']} (isl {res['isl']:g}, osl {res['osl']:g}) "
-                    f"meeting {want} — {res['side']}")
+                    f"meeting {want} — {res['side']} {how}")
     for c in ("hardware", "price basis", "chips", "layout", "precision (w/kv)", "concurrency",
               "tok/s/user", "$/M out", "TTFT ms", "TPOT ms", "frontier pts", "evaluated"):
         t.add_column(c, justify="right")
@@ -211,6 +264,12 @@ def render(res: dict[str, Any], console: Any) -> None:
                   f"{b['tok_s_per_user']:.1f}", f"{b['usd_per_m_output']:.3g}", f"{b['ttft_s'] * 1e3:.0f}",
                   f"{b['tpot_s'] * 1e3:.1f}", str(len(e["frontier"])), count)
     console.print(t)
+    for h, e in res["hardware"].items():
+        if e.get("prefill"):
+            p = e["prefill"]
+            tp = f" tp{p['tp']:g}" if p["tp"] else ""
+            console.print(f"{h} prefill pool: {p['chips']:g} chips {p['layout']}{tp} {p['precision']}, "
+                          f"TTFT {p['ttft_s'] * 1e3:.0f} ms, ${p['usd_per_request']:.3g} per request")
     console.print(res["label"], style="dim")
 
 

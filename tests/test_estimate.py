@@ -92,3 +92,32 @@ def test_cli_json_and_errors():
         bad = subprocess.run([*cmd, *extra], capture_output=True, text=True, timeout=120)
         assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1 and word in bad.stderr
+
+
+def test_disaggregated_pd_balance_by_hand():
+    """DeepSeek-V3, prefill 8×H200 ep, decode 8×H200 ep (bound: datasheet peaks, link at 450 GB/s)."""
+    arch = catalogs.architecture("deepseek-v3")
+    n, flops, bw, link = 8, 1979e12, 4.8e12, 450e9  # H200 fp8 dense peak, HBM, NVLink4 one way
+    n_total, n_act, routed = arch.n_total(), arch.n_active(), arch.routed_expert_params_total()
+    isl, osl, B = 8192, 1024, 256
+    # prefill: compute-bound; MLA prefill attention un-absorbed, 61·128·(2·192 + 2·128) FLOPs per query·key
+    t_p = (isl * 2 * n_act + 61 * 128 * 640 * isl**2 / 2) / (n * flops)
+    # decode at context isl + osl/2: compute, memory (dense weights on every chip, experts once,
+    # touched 1-(1-8/256)^B; latent KV 61·576·2 B/token), EP all-to-all (8 copies, 7/8 off-chip)
+    L = isl + osl / 2
+    t_c = B * (n_act + 61 * 128 * 2176 * L / 2) / (n * flops / 2)
+    touched = 1 - (1 - 8 / 256) ** B
+    weights = (n_total - routed) * n + routed * touched
+    t_m = (weights + B * 61 * 576 * 2 * L) / (n * bw)
+    t_k = B * 58 * 8 * (7 / 8) / n * 7168 * (2 + 2) / link
+    t_d = max(t_c, t_m, t_k)
+    r_p, r_d = 1 / t_p, B / (t_d * osl)
+    dep = E.Deployment("h200", "deepseek-v3", chips=8, layout="ep", precision="fp8", isl=isl, osl=osl,
+                       concurrency=B, prefill=E.PrefillPool(chips=8, layout="ep"))
+    got = E.estimate(dep)["disaggregated"]["bound"]
+    assert got["t_prefill_s"] == pytest.approx(t_p, rel=1e-9)
+    assert got["tpot_s"] == pytest.approx(t_d, rel=1e-9)
+    assert got["pd_ratio_replicas"] == pytest.approx(r_d / r_p, rel=1e-9)
+    per_request = 8 * 1.74 / 3600 * (1 / r_p + 1 / r_d)  # tco-neocloud $/chip-hour
+    assert got["usd_per_request"] == pytest.approx(per_request, rel=1e-9)
+    assert got["kv_transfer_s"] == pytest.approx(61 * 576 * 2 * isl / 50e9, rel=1e-12)

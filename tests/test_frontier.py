@@ -68,3 +68,14 @@ def test_cli_json(tmp_path):
     mi = doc["hardware"]["mi300x"]
     assert mi["deployments"] >= 1e5 and mi["best"]["tpot_s"] <= 0.02
     assert doc["hardware"]["gaudi3"]["best"] is None and "no price" in doc["hardware"]["gaudi3"]["why_none"]
+
+
+def test_disaggregated_frontier_prices_the_pair():
+    base = E.Deployment(hardware="", model="deepseek-v3", isl=8192.0, osl=1024.0)
+    res = F.frontier(["h200"], "deepseek-v3", slo=F.Slo(ttft=2.0, tpot=0.05), base=base,
+                     batches=BATCHES, disagg=True)
+    e = res["hardware"]["h200"]
+    pair = e["estimate"]["disaggregated"]["prediction"]
+    assert e["best"]["usd_per_m_output"] == pytest.approx(pair["usd_per_m_output_all_in"], rel=1e-9)
+    assert e["prefill"]["ttft_s"] == pytest.approx(pair["ttft_s"], rel=1e-9) and pair["ttft_s"] <= 2.0
+    assert e["best"]["tpot_s"] <= 0.05

@@ -83,6 +83,15 @@ def _user_errors(fn):
     return wrapper
 
 
+def _hw(text: str | None) -> dict | None:
+    """``--hw bw=…,flops=…,hbm=…,price=…`` as SI numbers (see results.estimate.parse_hw)."""
+    if not text:
+        return None
+    from .estimate import parse_hw
+
+    return parse_hw(text)
+
+
 def _kv(items: list[str] | None, parse_value=None) -> dict:
     from . import parse
 
@@ -110,6 +119,7 @@ SloOpt = Annotated[str | None, typer.Option("--slo", help="Per-token latency tar
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Set a knob, KNOB=VALUE in SI units (e.g. bw=8e12, sparsity=1). Repeatable.")]
 ScaleOpt = Annotated[list[str] | None, typer.Option("--scale", help="Multiply a knob, KNOB=FACTOR (e.g. bw=10 with c_over_bw=0.1: 10x bandwidth at the same C). Repeatable.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+HwOpt = Annotated[str | None, typer.Option("--hw", help="Modify the chip: bw=10TB/s,flops=5PFLOPS,hbm=288GB,price=8$/h (any subset; units accepted). The title says 'modified'.")]
 
 
 # --------------------------------------------------------------------------- sensitivity
@@ -128,6 +138,7 @@ def sensitivity(
     slo: SloOpt = None,
     knob: Annotated[list[str] | None, typer.Option("--knob", "-k", help="Knobs to differentiate by (repeatable; default bw, c_over_bw, sparsity, capacity, price, context; 'all' for every knob).")] = None,
     set_: SetOpt = None,
+    hw: HwOpt = None,
     scale: ScaleOpt = None,
     sel: Annotated[list[str] | None, typer.Option("--sel", help="With CUBE: DIM=VALUE, repeatable (names case-insensitive, numbers nearest).")] = None,
     as_json: JsonOpt = False,
@@ -188,7 +199,7 @@ def sensitivity(
             hardware, model, chips=chips, precision=precision, weights=weights,
             kv_precision=kv_precision, price=price_per_hour,
             context=parse.tokens(context), slo=_slo(slo),
-            set_=_kv(set_, parse.number), scale=_kv(scale, parse.number))
+            set_=_kv(set_, parse.number), scale=_kv(scale, parse.number), hw_custom=_hw(hw))
         # One point: op-by-op evaluation (≈2 s here) beats compiling the sensitivity graph
         # (≈7 s here the first time), and needs no compilation cache.
         with jax.disable_jit():
@@ -215,6 +226,7 @@ def query(
     price_per_hour: PriceOpt = None,
     slo: SloOpt = None,
     set_: SetOpt = None,
+    hw: HwOpt = None,
     scale: ScaleOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -255,14 +267,14 @@ def query(
     batches = parse.values(batch, parse.number)
     contexts = parse.values(context, parse.tokens)
     chip_list = [None] if chips is None else parse.values(chips, parse.number)
-    set_d, scale_d = _kv(set_, parse.number), _kv(scale, parse.number)
+    set_d, scale_d, hw_d = _kv(set_, parse.number), _kv(scale, parse.number), _hw(hw)
     rows = []
     import jax.numpy as jnp
 
     for h, m, n in itertools.product(hws, mds, chip_list):
         pt = build_point(h, m, chips=n, precision=precision, weights=weights,
                          kv_precision=kv_precision, price=price_per_hour, slo=_slo(slo),
-                         set_=set_d, scale=scale_d)
+                         set_=set_d, scale=scale_d, hw_custom=hw_d)
         B = jnp.asarray(batches, dtype=jnp.float64)[:, None]
         L = jnp.asarray(contexts, dtype=jnp.float64)[None, :]
         wl = pt.wl.replace(batch=B, context=L)
@@ -323,7 +335,6 @@ def query(
 
 
 # --------------------------------------------------------------------------- estimate
-HwOpt = Annotated[str | None, typer.Option("--hw", help="Modify the chip: bw=10TB/s,flops=5PFLOPS,hbm=288GB,price=8$/h (any subset; units accepted). The title says 'modified'.")]
 ElectricityOpt = Annotated[float, typer.Option("--electricity", help="Electricity price, $/kWh, for the energy share of cost.")]
 
 
@@ -370,7 +381,7 @@ def estimate(
     dep = E.Deployment(hardware=hardware, model=model, chips=chips, layout=layout, tp=tp, pp=pp,
                        precision=precision, weights=weights, kv=kv_precision,
                        isl=parse.tokens(isl), osl=parse.tokens(osl), concurrency=concurrency,
-                       price=price, electricity=electricity, hw_custom=E.parse_hw(hw))
+                       price=price, electricity=electricity, hw_custom=_hw(hw))
     if prefill_hw or prefill_chips or prefill_precision or prefill_tp or prefill_layout != "auto" \
             or prefill_batch != 1:
         import dataclasses
@@ -398,6 +409,7 @@ def frontier(
     min_speed: Annotated[float, typer.Option("--min-speed", help="Fewest output tokens/s per user.")] = 0.0,
     price: PriceOpt = None,
     bound: Annotated[bool, typer.Option("--bound", help="Use the roofline bound instead of the prediction.")] = False,
+    hw: HwOpt = None,
     disagg: Annotated[bool, typer.Option("--disagg", help="Disaggregated serving: the cheapest prefill pool meeting --ttft, decode on the grid; $ includes prefill.")] = False,
     output: Annotated[list[str] | None, typer.Option("--output", "-o", help="Plot the frontiers: FILE.html and/or FILE.png (repeatable).")] = None,
     as_json: JsonOpt = False,
@@ -420,7 +432,8 @@ def frontier(
     enable_compilation_cache()
     slo = F.Slo(ttft=parse.seconds(ttft) if ttft else math.inf,
                 tpot=parse.seconds(tpot) if tpot else math.inf, min_speed=min_speed)
-    base = E.Deployment(hardware="", model=model, isl=parse.tokens(isl), osl=parse.tokens(osl), price=price)
+    base = E.Deployment(hardware="", model=model, isl=parse.tokens(isl), osl=parse.tokens(osl), price=price,
+                        hw_custom=_hw(hw))
     hws = [h.strip() for h in hardware.split(",") if h.strip()]
     res = F.frontier(hws, model, slo=slo, base=base, peak=bound, disagg=disagg)
     for path in output or []:

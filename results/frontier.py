@@ -205,6 +205,8 @@ def frontier(hardware: list[str], model: str, *, slo: Slo = Slo(), base: E.Deplo
         front = pareto(speed, v["usd_per_m_output"].ravel())
         nb = len(batches)
         pr = catalogs.price(key, base.price if base.price is not None else catalogs.DEFAULT_PRICE)
+        if base.hw_custom and "price" in base.hw_custom:
+            pr = catalogs.Price(base.hw_custom["price"], "custom", "--hw price")
         best = cheapest(v, feasible(v, slo))
         entry: dict[str, Any] = {
             "deployments": int(v["tpot_s"].size), "fit": int(fits.sum()), "seconds": seconds,
@@ -232,7 +234,7 @@ def frontier(hardware: list[str], model: str, *, slo: Slo = Slo(), base: E.Deplo
             entry["why_none"] = "no prefill pool meets the TTFT SLO"
         else:
             entry["why_none"] = "no deployment meets the SLO" if fits.any() else "the model does not fit"
-        out["hardware"][key] = entry
+        out["hardware"][key + (" (modified)" if base.hw_custom else "")] = entry
     return out
 
 

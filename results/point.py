@@ -159,6 +159,7 @@ def build_point(
     slo: float = math.inf,
     set_: dict[str, float] | None = None,
     scale: dict[str, float] | None = None,
+    hw_custom: dict[str, float] | None = None,
 ) -> Point:
     """Pytrees for a catalog hardware × model at a workload.
 
@@ -166,7 +167,8 @@ def build_point(
     same precision (``weights="native"`` for the checkpoint's). ``set_`` sets any
     canonical knob to a value and ``scale`` multiplies it (after ``set_``), for
     hypothetical hardware: ``scale={"bw": 10, "c_over_bw": 0.1}`` is 10× bandwidth
-    at the same C. ``price`` is a price spec (basis, bases or $/h; default
+    at the same C. ``hw_custom`` (``--hw``: bw, flops, hbm, price in SI units and $/h)
+    replaces the chip's numbers; the hardware is then labelled "modified". ``price`` is a price spec (basis, bases or $/h; default
     ``catalogs.DEFAULT_PRICE``); ``price_per_hour`` overrides it. NaN: no price.
     """
     from rooflax import core as rc
@@ -192,6 +194,13 @@ def build_point(
         raise
     except (ValueError, KeyError) as e:
         raise UserError(str(e)) from None
+    if hw_custom:
+        from .estimate import custom_chip
+
+        hw = custom_chip(hw, hw_custom)
+        if "price" in hw_custom:
+            pr = cat.Price(hw_custom["price"], "custom", "--hw price")
+            hw = hw.replace(price=pr.usd_per_hour / 3600.0)
     wl = rc.Workload(batch=float(batch), context=float(context), slo=float(slo))
     trees = {"hardware": hw, "model": mdl, "workload": wl}
     for ops, how in ((set_ or {}, "set"), (scale or {}, "scale")):
@@ -203,7 +212,8 @@ def build_point(
             trees[t] = trees[t].replace(**{f: float(v) if how == "set" else old * float(v)})
     hw, mdl, wl = trees["hardware"], trees["model"], trees["workload"]
     meta = {
-        "hardware": hw_key, "model": m_key, "chips": float(hw.chips), "precision": precision,
+        "hardware": hw_key + (" (modified)" if hw_custom else ""), "model": m_key,
+        "chips": float(hw.chips), "precision": precision,
         "weights": weights, "kv_precision": kv_precision,
         "price_per_hour": float(hw.price) * 3600.0,
         "price_basis": "custom" if "price" in {**(set_ or {}), **(scale or {})} else pr.basis,

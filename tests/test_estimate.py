@@ -121,3 +121,15 @@ def test_disaggregated_pd_balance_by_hand():
     per_request = 8 * 1.74 / 3600 * (1 / r_p + 1 / r_d)  # tco-neocloud $/chip-hour
     assert got["usd_per_request"] == pytest.approx(per_request, rel=1e-9)
     assert got["kv_transfer_s"] == pytest.approx(61 * 576 * 2 * isl / 50e9, rel=1e-12)
+
+
+def test_hw_flag_on_query_points():
+    from rooflax.results.point import build_point
+
+    spec = E.parse_hw("bw=10TB/s,flops=5PFLOPS,hbm=288GB,price=8$/h")
+    pt = build_point("h200", "llama-3.1-70b", chips=8, hw_custom=spec)
+    assert pt.meta["hardware"] == "h200 (modified)" and pt.meta["price_basis"] == "custom"
+    assert float(pt.hw.bw) == 10e12 and float(pt.hw.flops) == pytest.approx(5e15)
+    assert float(pt.hw.capacity) == 288e9 and float(pt.hw.price_per_hour) == pytest.approx(8.0)
+    plain = build_point("h200", "llama-3.1-70b", chips=8, hw_custom={"hbm": 288e9})
+    assert float(plain.hw.bw) == 4.8e12 and plain.meta["price_basis"] == "tco-neocloud"

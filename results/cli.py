@@ -410,6 +410,7 @@ def frontier(
     price: PriceOpt = None,
     bound: Annotated[bool, typer.Option("--bound", help="Use the roofline bound instead of the prediction.")] = False,
     hw: HwOpt = None,
+    max_concurrency: Annotated[float | None, typer.Option("--max-concurrency", help="Largest batch per replica tried (engines cap it: e.g. 1024); default 131072.")] = None,
     disagg: Annotated[bool, typer.Option("--disagg", help="Disaggregated serving: the cheapest prefill pool meeting --ttft, decode on the grid; $ includes prefill.")] = False,
     output: Annotated[list[str] | None, typer.Option("--output", "-o", help="Plot the frontiers: FILE.html and/or FILE.png (repeatable).")] = None,
     as_json: JsonOpt = False,
@@ -427,7 +428,7 @@ def frontier(
     from . import estimate as E
     from . import frontier as F
     from . import parse
-    from .point import enable_compilation_cache
+    from .point import UserError, enable_compilation_cache
 
     enable_compilation_cache()
     slo = F.Slo(ttft=parse.seconds(ttft) if ttft else math.inf,
@@ -435,7 +436,11 @@ def frontier(
     base = E.Deployment(hardware="", model=model, isl=parse.tokens(isl), osl=parse.tokens(osl), price=price,
                         hw_custom=_hw(hw))
     hws = [h.strip() for h in hardware.split(",") if h.strip()]
-    res = F.frontier(hws, model, slo=slo, base=base, peak=bound, disagg=disagg)
+    if max_concurrency is not None and max_concurrency < 1:
+        raise UserError(f"--max-concurrency: expected ≥ 1, found {max_concurrency:g}")
+    batches = F.BATCHES if max_concurrency is None else F.np.unique(
+        F.np.append(F.BATCHES[F.BATCHES <= max_concurrency], float(max_concurrency)))
+    res = F.frontier(hws, model, slo=slo, base=base, peak=bound, disagg=disagg, batches=batches)
     for path in output or []:
         from . import plots
 

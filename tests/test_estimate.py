@@ -80,18 +80,24 @@ def test_custom_hardware_and_unpriced():
 
 
 def test_cli_json_and_errors():
-    cmd = [str(BIN / "rooflax"), "estimate", "-H", "h200", "-n", "8", "--layout", "ep", "-m", "deepseek-v3",
+    from typer.testing import CliRunner
+
+    from rooflax.results.cli import app
+
+    cmd = ["estimate", "-H", "h200", "-n", "8", "--layout", "ep", "-m", "deepseek-v3",
            "-p", "fp8", "--isl", "8k", "--osl", "1k", "--concurrency", "256"]
-    out = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([str(BIN / "rooflax"), *cmd, "--json"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["schema"] == E.SCHEMA and doc["deployment"]["isl"] == 8192
     assert set(doc["bound"]) == set(doc["prediction"]) >= {k for k, *_ in E.ROWS}
+    runner = CliRunner()
     for extra, word in ((["--layout", "ring"], "--layout"), (["--hw", "bw=1GB"], "--hw"),
-                        (["--pp", "2"], "--pp"), (["--price", "cheap"], "price")):
-        bad = subprocess.run([*cmd, *extra], capture_output=True, text=True, timeout=120)
-        assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
-        assert len(bad.stderr.strip().splitlines()) == 1 and word in bad.stderr
+                        (["--pp", "2"], "--pp"), (["--price", "cheap"], "--price")):
+        bad = runner.invoke(app, [*cmd, *extra])
+        assert bad.exit_code == 2, bad.output
+        err = bad.stderr.strip().splitlines()
+        assert len(err) == 1 and word in err[0] and "Traceback" not in bad.output, bad.output
 
 
 def test_disaggregated_pd_balance_by_hand():

@@ -500,7 +500,7 @@ def catalog(
     for c in cols:
         t.add_column(c, overflow="fold")
     def cell(x):
-        if x is None:
+        if x is None or (isinstance(x, float) and math.isnan(x)):
             return ""
         if isinstance(x, bool):
             return str(x)

@@ -32,6 +32,8 @@ CHIPS = (1, 2, 4, 8, 16, 32, 64, 72)
 PRECISIONS = ("bf16", "fp8", "fp4")
 #: KV-cache precisions tried.
 KV_PRECISIONS = ("bf16", "fp8")
+#: Deployments are padded to a multiple of this (one compilation serves every hardware).
+PAD = 128
 #: Batches per replica tried: 1 … 131072, log-spaced (1024 values, the integers among them once).
 BATCHES = np.unique(np.round(np.geomspace(1, 131072, 1100)))
 
@@ -103,12 +105,13 @@ def evaluate(deps: list[E.Deployment], *, peak: bool = False,
     """:func:`estimate.numbers` over deployments × batches in one jitted call, arrays of shape (D, B)."""
     import jax.numpy as jnp
 
-    hw, model, attn, power = stacked(deps, peak=peak)
+    pad = -len(deps) % PAD  # the same shapes on every hardware: one compilation
+    hw, model, attn, power = stacked(deps + deps[-1:] * pad, peak=peak)
     b = jnp.asarray(batches, dtype=float)[None, :]
     base = deps[0]
     raw = E._jitted()(hw, model, b, float(base.isl), float(base.osl), attn, power)
-    shape = (len(deps), len(batches))
-    return {k: np.broadcast_to(np.asarray(v), shape) for k, v in raw.items()}
+    shape = (len(deps) + pad, len(batches))
+    return {k: np.broadcast_to(np.asarray(v), shape)[:len(deps)] for k, v in raw.items()}
 
 
 # -- selection --------------------------------------------------------------------------------

@@ -310,8 +310,8 @@ def query(
     axes = ("hardware", "model", "chips", "price_basis", "batch", "context")
     varying = [k for k in axes if len({r[k] for r in rows}) > 1]
     fixed = {k: rows[0][k] for k in axes if k not in varying}
-    t = Table(title=" · ".join(f"{k}={parse.si(v) if isinstance(v, float) else v}"
-                               for k, v in fixed.items()))
+    heading = " · ".join(f"{k}={parse.si(v) if isinstance(v, float) else v}" for k, v in fixed.items())
+    t = Table()
     for k in varying:
         t.add_column(k, justify="right")
     for q in quantity:
@@ -331,6 +331,7 @@ def query(
     for r in rows:
         t.add_row(*[f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in varying],
                   *[fmt(q, r[q], r) for q in quantity])
+    _console().print(heading)  # a line of its own: a narrow table would break it mid-word
     _console().print(t)
 
 

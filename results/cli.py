@@ -351,6 +351,7 @@ def estimate(
     precision: PrecisionOpt = "fp8",
     weights: WeightsOpt = None,
     kv_precision: KvOpt = "bf16",
+    dispatch: Annotated[str, typer.Option("--dispatch", help="Precision of the EP all-to-all dispatch (fp8 as DeepSeek).")] = "bf16",
     isl: Annotated[str, typer.Option("--isl", help="Input tokens per request (8k = 8192).")] = "8k",
     osl: Annotated[str, typer.Option("--osl", help="Output tokens per request.")] = "1k",
     concurrency: Annotated[float, typer.Option("--concurrency", "-c", help="Sequences in flight on one replica.")] = 64,
@@ -380,7 +381,7 @@ def estimate(
 
     enable_compilation_cache()
     dep = E.Deployment(hardware=hardware, model=model, chips=chips, layout=layout, tp=tp, pp=pp,
-                       precision=precision, weights=weights, kv=kv_precision,
+                       precision=precision, weights=weights, kv=kv_precision, dispatch=dispatch,
                        isl=parse.tokens(isl), osl=parse.tokens(osl), concurrency=concurrency,
                        price=price, electricity=electricity, hw_custom=_hw(hw))
     if prefill_hw or prefill_chips or prefill_precision or prefill_tp or prefill_layout != "auto" \

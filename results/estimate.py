@@ -95,6 +95,8 @@ class Deployment:
     """Compute precision (peak FLOPS used) and, unless ``weights`` is given, the weights'."""
     weights: str | None = None
     kv: str = "bf16"
+    dispatch: str = "bf16"
+    """Precision of the EP dispatch (all-to-all) activations (DeepSeek: fp8)."""
     isl: float = 8192.0
     osl: float = 1024.0
     concurrency: float = 64.0
@@ -119,6 +121,7 @@ def _layout_kind(dep: Deployment, is_moe: bool) -> str:
 def trees(dep: Deployment, *, peak: bool) -> tuple[Any, Any, dict[str, Any]]:
     """(Hardware laid out, extended Model, info) of a deployment; ``peak``: the bound's hardware."""
     from rooflax.core import parallel
+    from rooflax.core.specs import precision_bytes
     from rooflax.sweeps import catalogs
     from rooflax.sweeps import efficiency as eff
 
@@ -143,7 +146,11 @@ def trees(dep: Deployment, *, peak: bool) -> tuple[Any, Any, dict[str, Any]]:
         raise EstimateError(f"--tp: expected a divisor of --chips {dep.chips:g}, found {dep.tp:g}")
     hw = parallel.layout(hw, kind, tp=dep.tp)
     weights = dep.weights or dep.precision
-    model = parallel.extended_model(arch, weights=weights, kv=dep.kv)
+    try:
+        model = parallel.extended_model(arch, weights=weights, kv=dep.kv,
+                                        dispatch_bytes=precision_bytes(dep.dispatch))
+    except ValueError as e:
+        raise EstimateError(f"--weights/--kv-precision/--dispatch: {e}") from None
     try:
         pr = catalogs.price(hw_key, dep.price if dep.price is not None else catalogs.DEFAULT_PRICE)
     except ValueError as e:
@@ -252,7 +259,7 @@ def estimate(dep: Deployment) -> dict[str, Any]:
             "model": info["model"], "chips": dep.chips, "layout": info["layout"],
             "tp": float(hw_p.tp), "attention_dp": float(hw_p.dp), "ep": float(hw_p.ep),
             "pp": dep.pp, "compute_precision": dep.precision, "weights": info["weights"],
-            "kv": dep.kv, "isl": dep.isl, "osl": dep.osl, "concurrency": dep.concurrency,
+            "kv": dep.kv, "dispatch": dep.dispatch, "isl": dep.isl, "osl": dep.osl, "concurrency": dep.concurrency,
             "link": info["link"],
         },
         "price": {"usd_per_chip_hour": pr.usd_per_hour, "basis": pr.basis, "source": pr.source,

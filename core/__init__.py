@@ -9,7 +9,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from . import optimum, parallel, prefill, roofline, sensitivity  # noqa: E402
+from . import disagg, optimum, parallel, prefill, roofline, sensitivity  # noqa: E402
 from .optimum import (  # noqa: E402
     BINDINGS,
     b_max,
@@ -74,5 +74,5 @@ __all__ = [
     "roofline", "sensitivities", "sensitivity", "stack", "t_compute", "t_memory", "t_step",
     "throughput", "throughput_at_b_star", "tokens_per_second_per_user",
     "t_comm", "tokens_per_step", "attn_flops", "macs_per_seq", "step_at_b_star", "parallel",
-    "prefill",
+    "prefill", "disagg",
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from .specs import Hardware, Model, Workload
 
@@ -257,6 +258,11 @@ def cost_per_token(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
 def cost_per_mtok(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Cost per million output tokens, $/Mtok."""
     return 1e6 * cost_per_token(hw, model, wl)
+
+
+def energy_per_token(hw: Hardware, model: Model, wl: Workload, power: ArrayLike) -> jax.Array:
+    """Energy per output token = power·n·T_step / (B·τ), J (``power``: W per chip)."""
+    return power * hw.chips * t_step(hw, model, wl) / (wl.batch * tokens_per_step(wl))
 
 
 def mfu(hw: Hardware, model: Model, wl: Workload) -> jax.Array:

@@ -10,7 +10,8 @@ cat <<'MD'
 Every question at the end of seeds 000 ("Writing Inference as Equations") and 001 ("How
 inference actually works") answered with a rooflax command and its real output (generated
 by running the commands; catalog numbers: `rooflax catalog hardware NAME` shows their
-sources). `hgx-h200-8` is a node of 8 H200 (the smallest H200 replica that holds
+sources; prices on the default basis, SemiAnalysis neocloud TCO: $1.74 per H200-hour —
+`--price` picks another). `hgx-h200-8` is a node of 8 H200 (the smallest H200 replica that holds
 DeepSeek-V3); `-p fp8` computes and stores weights in fp8; contexts are tokens (`32k` = 32 768).
 
 Reading the outputs: `b_x` is the crossover batch (T_compute = T_memory), `b_x_kv_free`
@@ -58,7 +59,7 @@ than DeepSeek-V3's. Its compute slope N_active/C is steep, but it reaches the ba
 context `l_bal` (where the KV slope L·b/BW equals the compute slope) sooner: 1 044 tokens
 for Llama-3.1-70B (GQA) against 2 592 for DeepSeek-V3 (MLA, 70 KB/token).
 Past `l_bal` there is no crossover at all, the batch is capped by HBM (`capacity`), and cost
-per token grows linearly with context: $0.13 → $16.8 per Mtok from 1K to 128K for the dense
+per token grows linearly with context: $0.036 → $4.61 per Mtok from 1K to 128K for the dense
 model.
 
 #### "If a future GPU 10×s BW while keeping C fixed, what does C/BW become? How does the sweet spot move? Which model class benefits the most?"
@@ -88,8 +89,8 @@ cat <<'MD'
 At 128K tokens there is no crossover any more (past `l_bal` = 2 592 tokens the KV slope
 exceeds the compute slope) and HBM caps the batch at ~50 sequences (`capacity`); with a few
 users the batch is stuck below even that, where the weight reads are shared by almost
-nobody. Cost per Mtok at batch 4 is $65 — 7.8× the 128K optimum ($8.36) and 125× the 8K
-optimum ($0.52) — and even the best 128K batch costs 16× the 8K one, while the KV share of
+nobody. Cost per Mtok at batch 4 is $17.8 — 7.8× the 128K optimum ($2.29) and 125× the 8K
+optimum ($0.14) — and even the best 128K batch costs 16× the 8K one, while the KV share of
 traffic climbs to 40 %. At a flat token price the margin is gone: the physics behind
 long-context price tiers.
 

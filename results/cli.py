@@ -195,6 +195,15 @@ def _knob_values(items: list[str] | None, how: str) -> dict[str, float]:
     return out
 
 
+def _hw(text: str | None) -> dict | None:
+    """``--hw bw=…,flops=…,hbm=…,price=…`` as SI numbers (see results.estimate.parse_hw)."""
+    if not text:
+        return None
+    from .estimate import parse_hw
+
+    return parse_hw(text)
+
+
 def _kv(items: list[str] | None, parse_value=None) -> dict:
     from rooflax.sweeps import units
 
@@ -217,7 +226,8 @@ ChipsOpt = Annotated[float | None, typer.Option("--chips", "-n", callback=_check
 PrecisionOpt = Annotated[str, typer.Option("--precision", "-p", help="Compute precision (peak FLOPS): bf16, fp8, fp4, int8.")]
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Weight precision (default: --precision; 'native' = the checkpoint's).")]
 KvOpt = Annotated[str, typer.Option("--kv-precision", help="KV-cache precision.")]
-PriceOpt = Annotated[float | None, typer.Option("--price-per-hour", callback=_checked("price_per_hour"), help="Price per chip, $/h (default: the catalog's).")]
+PriceOpt = Annotated[str | None, typer.Option("--price", "--price-per-hour", help="Price basis: tco-neocloud | tco-hyperscaler | rental-3yr | market-low | market-high (several joined by commas: the first the chip has), or $/h per chip such as 8$/h. Default: tco-neocloud,market-low. A chip without a price: NaN, 'no price'.")]
+HwOpt = Annotated[str | None, typer.Option("--hw", help="Modify the chip: bw=10TB/s,flops=5PFLOPS,hbm=288GB,price=8$/h (any subset; units accepted). The title says 'modified'.")]
 SloOpt = Annotated[str | None, typer.Option("--slo", callback=_checked("slo"), help="Per-token latency target, e.g. 50ms (default: none).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Set a knob, KNOB=VALUE in SI units (e.g. bw=8e12, sparsity=1). Repeatable.")]
 ScaleOpt = Annotated[list[str] | None, typer.Option("--scale", help="Multiply a knob, KNOB=FACTOR (e.g. bw=10 with c_over_bw=0.1: 10x bandwidth at the same C). Repeatable.")]
@@ -262,6 +272,7 @@ def sensitivity(
     slo: SloOpt = None,
     knob: Annotated[list[str] | None, typer.Option("--knob", "-k", help="Knobs to differentiate by (repeatable; default bw, c_over_bw, sparsity, capacity, price, context; 'all' for every knob).")] = None,
     set_: SetOpt = None,
+    hw: HwOpt = None,
     scale: ScaleOpt = None,
     sel: Annotated[list[str] | None, typer.Option("--sel", help="With CUBE: DIM=VALUE, repeatable (names case-insensitive, numbers nearest).")] = None,
     hf_config: HfConfigOpt = None,
@@ -326,9 +337,9 @@ def sensitivity(
 
         pt = build_point(
             hardware, model, chips=chips, precision=precision, weights=weights,
-            kv_precision=kv_precision, price_per_hour=price_per_hour,
+            kv_precision=kv_precision, price=price_per_hour,
             context=units.tokens(context), slo=_slo(slo),
-            set_=_knob_values(set_, "set"), scale=_knob_values(scale, "scale"))
+            set_=_knob_values(set_, "set"), scale=_knob_values(scale, "scale"), hw_custom=_hw(hw))
         # One point: op-by-op evaluation (≈2 s here) beats compiling the sensitivity graph
         # (≈7 s here the first time), and needs no compilation cache.
         with jax.disable_jit():
@@ -355,6 +366,7 @@ def query(
     price_per_hour: PriceOpt = None,
     slo: SloOpt = None,
     set_: SetOpt = None,
+    hw: HwOpt = None,
     scale: ScaleOpt = None,
     hf_config: HfConfigOpt = None,
     catalog: CatalogOpt = None,
@@ -409,14 +421,14 @@ def query(
     batches = units.values(batch, units.number)
     contexts = units.values(context, units.tokens)
     chip_list = [None] if chips is None else units.values(chips, units.number)
-    set_d, scale_d = _knob_values(set_, "set"), _knob_values(scale, "scale")
+    set_d, scale_d, hw_d = _knob_values(set_, "set"), _knob_values(scale, "scale"), _hw(hw)
     rows = []
     import jax.numpy as jnp
 
     for h, m, n in itertools.product(hws, mds, chip_list):
         pt = build_point(h, m, chips=n, precision=precision, weights=weights,
-                         kv_precision=kv_precision, price_per_hour=price_per_hour, slo=_slo(slo),
-                         set_=set_d, scale=scale_d)
+                         kv_precision=kv_precision, price=price_per_hour, slo=_slo(slo),
+                         set_=set_d, scale=scale_d, hw_custom=hw_d)
         B = jnp.asarray(batches, dtype=jnp.float64)[:, None]
         L = jnp.asarray(contexts, dtype=jnp.float64)[None, :]
         wl = pt.wl.replace(batch=B, context=L)
@@ -425,7 +437,8 @@ def query(
         for i, b in enumerate(batches):
             for j, ctx in enumerate(contexts):
                 row = {"hardware": pt.meta["hardware"], "model": pt.meta["model"],
-                       "chips": pt.meta["chips"], "batch": b, "context": ctx}
+                       "chips": pt.meta["chips"], "price_basis": pt.meta["price_basis"],
+                       "batch": b, "context": ctx}
                 for q in quantity:
                     row[q] = _at(vals[q], i, j)
                     if q in ("binding", "regime") and math.isfinite(row[q]):
@@ -451,10 +464,11 @@ def query(
         return
     from rich.table import Table
 
-    varying = [k for k in ("hardware", "model", "chips", "batch", "context")
-               if len({r[k] for r in rows}) > 1]
-    fixed = {k: rows[0][k] for k in ("hardware", "model", "chips", "batch", "context")
-             if k not in varying}
+    from rooflax.sweeps.catalogs import NO_PRICE
+
+    axes = ("hardware", "model", "chips", "price_basis", "batch", "context")
+    varying = [k for k in axes if len({r[k] for r in rows}) > 1]
+    fixed = {k: rows[0][k] for k in axes if k not in varying}
     t = Table()
     for k in varying:
         t.add_column(k, justify="right")
@@ -464,15 +478,19 @@ def query(
     if notes:
         t.add_column("note")
 
-    def fmt(x):
-        return x if isinstance(x, str) else f"{x:.4g}"
+    def fmt(q, x, r):
+        if isinstance(x, str):
+            return x
+        if math.isnan(x) and "cost" in q and r["price_basis"] == NO_PRICE and r["feasible"]:
+            return NO_PRICE
+        return f"{x:.4g}"
 
     for r in rows:
         t.add_row(*[f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in varying],
-                  *[fmt(r[q]) for q in quantity], *([r["reason"] or ""] if notes else []))
+                  *[fmt(q, r[q], r) for q in quantity], *([r["reason"] or ""] if notes else []))
     con = _console()
     con.print(" · ".join(f"{k}={units.si(v) if isinstance(v, float) else v}"
-                         for k, v in fixed.items()))
+                         for k, v in fixed.items()))  # a line of its own: tables may be narrow
     con.print(t)
 
 
@@ -484,6 +502,126 @@ def _at(a, i: int, j: int):
     a = a.reshape(a.shape + (1,) * (2 - a.ndim)) if a.ndim < 2 else a
     x = a[min(i, a.shape[0] - 1), min(j, a.shape[1] - 1)]
     return x.item() if hasattr(x, "item") else x
+
+
+# --------------------------------------------------------------------------- estimate
+ElectricityOpt = Annotated[float, typer.Option("--electricity", help="Electricity price, $/kWh, for the energy share of cost.")]
+
+
+@app.command()
+@_user_errors
+def estimate(
+    hardware: HardwareOpt = "h200",
+    model: ModelOpt = "deepseek-v3",
+    chips: Annotated[float, typer.Option("--chips", "-n", help="Chips per replica.")] = 8,
+    layout: Annotated[str, typer.Option("--layout", help="auto | one-chip | tp | ep | tp-ep (auto: ep for MoE, tp for dense).")] = "auto",
+    tp: Annotated[float | None, typer.Option("--tp", help="Attention TP degree for --layout tp-ep (attention-DP = chips/tp).")] = None,
+    pp: Annotated[int, typer.Option("--pp", help="Pipeline stages (only 1 is modelled).")] = 1,
+    precision: PrecisionOpt = "fp8",
+    weights: WeightsOpt = None,
+    kv_precision: KvOpt = "bf16",
+    dispatch: Annotated[str, typer.Option("--dispatch", help="Precision of the EP all-to-all dispatch (fp8 as DeepSeek).")] = "bf16",
+    isl: Annotated[str, typer.Option("--isl", help="Input tokens per request (8k = 8192).")] = "8k",
+    osl: Annotated[str, typer.Option("--osl", help="Output tokens per request.")] = "1k",
+    concurrency: Annotated[float, typer.Option("--concurrency", "-c", help="Sequences in flight on one replica.")] = 64,
+    price: PriceOpt = None,
+    electricity: ElectricityOpt = 0.08,
+    hw: HwOpt = None,
+    prefill_hw: Annotated[str | None, typer.Option("--prefill-hw", help="Disaggregated: prefill pool hardware (default: -H).")] = None,
+    prefill_chips: Annotated[float | None, typer.Option("--prefill-chips", help="Disaggregated: chips per prefill replica (giving any --prefill-* option disaggregates).")] = None,
+    prefill_layout: Annotated[str, typer.Option("--prefill-layout", help="Disaggregated: prefill layout.")] = "auto",
+    prefill_tp: Annotated[float | None, typer.Option("--prefill-tp", help="Disaggregated: prefill attention TP for tp-ep.")] = None,
+    prefill_precision: Annotated[str | None, typer.Option("--prefill-precision", help="Disaggregated: prefill precision (default: -p).")] = None,
+    prefill_batch: Annotated[float, typer.Option("--prefill-batch", help="Disaggregated: prompts per prefill step.")] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """One deployment: TTFT, TPOT, tokens/s, $/M tokens, energy, memory per GPU — bound and prediction.
+
+    \b
+    Example:
+      rooflax estimate -H h200 -n 8 --layout ep -m deepseek-v3 -p fp8 --isl 8k --osl 1k --concurrency 256
+      rooflax estimate -H h200 -n 16 -m deepseek-v3 --concurrency 512 --prefill-chips 8   (disaggregated)
+
+    --json prints the estimate with "schema": "rooflax.estimate/1" (non-finite numbers as null).
+    """
+    from rooflax.sweeps import units
+
+    from . import estimate as E
+    from .point import enable_compilation_cache
+
+    enable_compilation_cache()
+    dep = E.Deployment(hardware=hardware, model=model, chips=chips, layout=layout, tp=tp, pp=pp,
+                       precision=precision, weights=weights, kv=kv_precision, dispatch=dispatch,
+                       isl=units.tokens(isl), osl=units.tokens(osl), concurrency=concurrency,
+                       price=price, electricity=electricity, hw_custom=_hw(hw))
+    if prefill_hw or prefill_chips or prefill_precision or prefill_tp or prefill_layout != "auto" \
+            or prefill_batch != 1:
+        import dataclasses
+
+        dep = dataclasses.replace(dep, prefill=E.PrefillPool(
+            hardware=prefill_hw, chips=prefill_chips or chips, layout=prefill_layout, tp=prefill_tp,
+            precision=prefill_precision, batch=prefill_batch))
+    est = E.estimate(dep)
+    if as_json:
+        typer.echo(E.to_json(est))
+        return
+    E.render(est, _console())
+
+
+# --------------------------------------------------------------------------- frontier
+@app.command()
+@_user_errors
+def frontier(
+    model: ModelOpt = "gpt-oss-120b",
+    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog hardware, comma-separated.")] = "h100-sxm,h200,b200,mi300x",
+    isl: Annotated[str, typer.Option("--isl", help="Input tokens per request (8k = 8192).")] = "1k",
+    osl: Annotated[str, typer.Option("--osl", help="Output tokens per request.")] = "1k",
+    ttft: Annotated[str | None, typer.Option("--ttft", help="Most time to first token, e.g. 2s.")] = None,
+    tpot: Annotated[str | None, typer.Option("--tpot", help="Most time per output token, e.g. 50ms.")] = None,
+    min_speed: Annotated[float, typer.Option("--min-speed", help="Fewest output tokens/s per user.")] = 0.0,
+    price: PriceOpt = None,
+    bound: Annotated[bool, typer.Option("--bound", help="Use the roofline bound instead of the prediction.")] = False,
+    hw: HwOpt = None,
+    max_concurrency: Annotated[float | None, typer.Option("--max-concurrency", help="Largest batch per replica tried (engines cap it: e.g. 1024); default 131072.")] = None,
+    disagg: Annotated[bool, typer.Option("--disagg", help="Disaggregated serving: the cheapest prefill pool meeting --ttft, decode on the grid; $ includes prefill.")] = False,
+    output: Annotated[list[str] | None, typer.Option("--output", "-o", help="Plot the frontiers: FILE.html and/or FILE.png (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every deployment (chips 1-72, tp/ep/attention-DP layouts, precisions, batches) per hardware:
+    the Pareto frontier of $/M output tokens vs tokens/s per user, and the cheapest meeting the SLO.
+
+    \b
+    Example:
+      rooflax frontier -m gpt-oss-120b -H h100-sxm,h200,b200,mi300x --min-speed 50 -o frontier.html
+
+    --json prints {"schema": "rooflax.frontier/1", "hardware": {NAME: {"deployments", "seconds",
+    "frontier", "best", "estimate"}}} (non-finite numbers as null).
+    """
+    from rooflax.sweeps import units
+
+    from . import estimate as E
+    from . import frontier as F
+    from .point import UserError, enable_compilation_cache
+
+    enable_compilation_cache()
+    slo = F.Slo(ttft=units.seconds(ttft) if ttft else math.inf,
+                tpot=units.seconds(tpot) if tpot else math.inf, min_speed=min_speed)
+    base = E.Deployment(hardware="", model=model, isl=units.tokens(isl), osl=units.tokens(osl), price=price,
+                        hw_custom=_hw(hw))
+    hws = [h.strip() for h in hardware.split(",") if h.strip()]
+    if max_concurrency is not None and max_concurrency < 1:
+        raise UserError(f"--max-concurrency: expected ≥ 1, found {max_concurrency:g}")
+    batches = F.BATCHES if max_concurrency is None else F.np.unique(
+        F.np.append(F.BATCHES[F.BATCHES <= max_concurrency], float(max_concurrency)))
+    res = F.frontier(hws, model, slo=slo, base=base, peak=bound, disagg=disagg, batches=batches)
+    for path in output or []:
+        from . import plots
+
+        typer.echo(f"wrote {plots.save(F.plot(res), path)}", err=as_json)
+    if as_json:
+        typer.echo(F.to_json(res))
+        return
+    F.render(res, _console())
 
 
 # --------------------------------------------------------------------------- catalog

@@ -153,11 +153,13 @@ def build_point(
     weights: str | None = None,
     kv_precision: str = "bf16",
     price_per_hour: float | None = None,
+    price: object = None,
     context: float = 0.0,
     batch: float = 1.0,
     slo: float = math.inf,
     set_: dict[str, float] | None = None,
     scale: dict[str, float] | None = None,
+    hw_custom: dict[str, float] | None = None,
 ) -> Point:
     """Pytrees for a catalog hardware × model at a workload.
 
@@ -165,7 +167,9 @@ def build_point(
     same precision (``weights="native"`` for the checkpoint's). ``set_`` sets any
     canonical knob to a value and ``scale`` multiplies it (after ``set_``), for
     hypothetical hardware: ``scale={"bw": 10, "c_over_bw": 0.1}`` is 10× bandwidth
-    at the same C.
+    at the same C. ``hw_custom`` (``--hw``: bw, flops, hbm, price in SI units and $/h)
+    replaces the chip's numbers; the hardware is then labelled "modified". ``price`` is a price spec (basis, bases or $/h; default
+    ``catalogs.DEFAULT_PRICE``); ``price_per_hour`` overrides it. NaN: no price.
     """
     from rooflax import core as rc
 
@@ -174,7 +178,12 @@ def build_point(
     m_key = cat.resolve_model(model)
     weights = weights or precision
     try:
-        hw = cat.hardware(hw_key, chips=chips, precision=precision, price_per_hour=price_per_hour)
+        pr = (cat.Price(float(price_per_hour), "custom", "given") if price_per_hour is not None
+              else cat.price(hw_key, cat.DEFAULT_PRICE if price is None else price))
+    except ValueError as e:
+        raise UserError(f"--price: {e}") from None
+    try:
+        hw = cat.hardware(hw_key, chips=chips, precision=precision, price_per_hour=pr.usd_per_hour)
     except cat.UnknownNameError:
         raise
     except (ValueError, KeyError) as e:
@@ -185,6 +194,13 @@ def build_point(
         raise
     except (ValueError, KeyError) as e:
         raise UserError(str(e)) from None
+    if hw_custom:
+        from .estimate import custom_chip
+
+        hw = custom_chip(hw, hw_custom)
+        if "price" in hw_custom:
+            pr = cat.Price(hw_custom["price"], "custom", "--hw price")
+            hw = hw.replace(price=pr.usd_per_hour / 3600.0)
     wl = rc.Workload(batch=float(batch), context=float(context), slo=float(slo))
     trees = {"hardware": hw, "model": mdl, "workload": wl}
     for ops, how in ((set_ or {}, "set"), (scale or {}, "scale")):
@@ -198,9 +214,12 @@ def build_point(
             trees[t] = trees[t].replace(**{f: new})
     hw, mdl, wl = trees["hardware"], trees["model"], trees["workload"]
     meta = {
-        "hardware": hw_key, "model": m_key, "chips": float(hw.chips), "precision": precision,
+        "hardware": hw_key + (" (modified)" if hw_custom else ""), "model": m_key,
+        "chips": float(hw.chips), "precision": precision,
         "weights": weights, "kv_precision": kv_precision,
-        "price_per_hour": float(hw.price) * 3600.0, "set": dict(set_ or {}),
+        "price_per_hour": float(hw.price) * 3600.0,
+        "price_basis": "custom" if "price" in {**(set_ or {}), **(scale or {})} else pr.basis,
+        "price_source": pr.source, "set": dict(set_ or {}),
         "scale": dict(scale or {}),
     }
     return Point(hw, mdl, wl, meta)

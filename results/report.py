@@ -138,6 +138,14 @@ def to_json(report: dict[str, Any]) -> str:
     return json.dumps(_clean(report), indent=2, ensure_ascii=False)
 
 
+def _price_words(price: float, inputs: dict[str, Any]) -> str:
+    """'price $1.74/h per chip (tco-neocloud)' or 'no price (why)'."""
+    basis = inputs.get("price_basis")
+    if math.isnan(price):
+        return f"no price ({inputs.get('price_source', 'unknown')})"
+    return f"price ${price * 3600:.4g}/h per chip" + (f" ({basis})" if basis else "")
+
+
 def render(report: dict[str, Any], console) -> None:
     """Print the report as rich tables: the optimum, then one row per (output, knob)."""
     from rich.table import Table
@@ -155,14 +163,15 @@ def render(report: dict[str, Any], console) -> None:
     t.add_row(
         f"{v['b_star']:.4g}" if math.isfinite(v["b_star"]) else "n/a",
         report["binding"],
-        f"{v['cost_per_mtok_at_b_star']:.4g}",
+        ("no price" if math.isnan(v["cost_per_mtok_at_b_star"]) and math.isnan(p["price"])
+         else f"{v['cost_per_mtok_at_b_star']:.4g}"),
         si(lat, "s"),
         si(v["throughput_at_b_star"], "tok/s"),
         f"{1 / lat:.4g}" if lat and math.isfinite(lat) and lat > 0 else "n/a",
     )
     console.print(t)
     hw_line = (f"BW {si(p['bw'], 'B/s')} · C/BW {p['c_over_bw']:.4g} MAC/B · "
-               f"HBM {si(p['capacity'], 'B')} · price ${p['price'] * 3600:.4g}/h per chip · "
+               f"HBM {si(p['capacity'], 'B')} · {_price_words(p['price'], report['inputs'])} · "
                f"N_total {si(p['n_total'])} · sparsity {p['sparsity']:.4g} · "
                f"b {si(p['kv_bytes_per_token'], 'B/token')} · w {p['bytes_per_weight']:g} B")
     console.print(hw_line, style="dim")

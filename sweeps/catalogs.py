@@ -7,8 +7,12 @@ an unknown name raises :class:`UnknownNameError` with close matches.
 
 Hardware presets (``gb200-nvl72``, ``hgx-h200-8`` …) are entries with
 ``preset_of: <chip key>`` and ``chips: N``: every other field is the chip's.
-A chip without a published price gets price 0 in :func:`hardware`; its entry
-and table row say ``price_known: False``.
+Prices: every chip carries ``price_bases`` ($/chip-hour per *price basis*: ``tco-neocloud``,
+``tco-hyperscaler``, ``rental-3yr`` — SemiAnalysis TCO — and ``market-low``/``market-high`` —
+rental quotes), from ``../shared/reference/prices.yaml``. A price spec (:func:`price`) is a
+basis, a comma-separated list of bases (the first one the chip has is used, and named), or a
+number in $/h. The default, :data:`DEFAULT_PRICE`, is ``tco-neocloud,market-low``. A chip
+without a price on the chosen bases gets price NaN (never 0) and the reason :data:`NO_PRICE`.
 
 Leaves of the returned :class:`Hardware` / :class:`Model` are Python floats
 (float64 under jax), so ``jax.grad`` can differentiate them.
@@ -21,7 +25,9 @@ ones) and Hugging Face ``config.json`` files (:func:`rooflax.sweeps.hf.register`
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 import os
 from importlib import resources
 from pathlib import Path
@@ -38,6 +44,17 @@ GB = 1e9  # bytes per GB
 
 #: Environment variable naming a user model catalog (YAML, the schema of models.yaml).
 USER_CATALOG_ENV = "ROOFLAX_CATALOG"
+
+#: Price bases, $/chip-hour, each with its source in the catalog (``price_bases``).
+PRICE_BASES = ("tco-neocloud", "tco-hyperscaler", "rental-3yr", "market-low", "market-high")
+#: The price basis used unless one is chosen: SemiAnalysis neocloud TCO, else the lowest rental quote.
+DEFAULT_PRICE = "tco-neocloud,market-low"
+#: What a table says where a chip has no price on the chosen bases.
+NO_PRICE = "no price"
+
+
+#: libyaml's loader where available (~6× faster: the CLI starts faster).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class UnknownNameError(ValueError):
@@ -57,7 +74,7 @@ _user_catalog: list[str | None] = [None]
 @functools.cache
 def _load(file: str, section: str) -> dict[str, dict[str, Any]]:
     text = (resources.files("rooflax.sweeps") / "catalog" / file).read_text(encoding="utf-8")
-    return yaml.safe_load(text)[section]
+    return yaml.load(text, Loader=_LOADER)[section]
 
 
 def _hardware_data() -> dict[str, dict[str, Any]]:
@@ -177,7 +194,7 @@ def hardware_entry(name: str) -> dict[str, Any]:
         entry = {**_hardware_data()[chip_key], **entry}
     entry["chips"] = float(entry.get("chips", 1))
     entry["key"] = key
-    entry["price_known"] = entry.get("price_usd_per_hour") is not None
+    entry["price_known"] = bool(entry.get("price_bases"))
     return entry
 
 
@@ -185,6 +202,67 @@ def model_entry(name: str) -> dict[str, Any]:
     """The catalog entry of a model, sources included."""
     key = resolve_model(name)
     return {**_model_data()[key], "key": key}
+
+
+# -- prices -----------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Price:
+    """A chip's price on a price spec: $/chip-hour (NaN: none), the basis used, its source."""
+
+    usd_per_hour: float
+    """$/chip-hour; NaN where the chip has no price on the chosen bases."""
+    basis: str
+    """The basis used (``tco-neocloud`` …), ``custom`` for a number, :data:`NO_PRICE` if none."""
+    source: str
+    """Where the number comes from, or why there is none."""
+    placeholder: bool = False
+    """True for a guessed price (prices.yaml ``placeholder``: B300/GB300 TCO)."""
+
+    @property
+    def known(self) -> bool:
+        """Whether the price is a number."""
+        return not math.isnan(self.usd_per_hour)
+
+
+def parse_price(spec: object) -> tuple[str, ...] | float:
+    """A price spec as bases (a tuple, first available wins) or a number of $/h; ValueError if neither.
+
+    ``"tco-neocloud"``, ``"market-low,market-high"``, ``8``, ``"8$/h"``, ``"8 $/h"``.
+    """
+    if isinstance(spec, str) and not any(ch.isdigit() for ch in spec.split("-")[0]):
+        bases = tuple(b.strip().lower() for b in spec.split(",") if b.strip())
+        bad = [b for b in bases if b not in PRICE_BASES]
+        if bad or not bases:
+            raise ValueError(f"expected a price basis ({', '.join(PRICE_BASES)}, or several joined "
+                             f"by commas) or a price such as '8 $/h', found {spec!r}")
+        return bases
+    from .units import parse
+
+    return parse(spec, "price", allow_zero=True)
+
+
+def price(name: str, spec: object = DEFAULT_PRICE) -> Price:
+    """The price of one chip of ``name`` on a price spec (see :func:`parse_price`)."""
+    parsed = parse_price(spec)
+    if isinstance(parsed, float):
+        return Price(parsed, "custom", f"given: {spec}")
+    entry = hardware_entry(name)
+    have = entry.get("price_bases") or {}
+    for basis in parsed:
+        item = have.get(basis)
+        if item is not None:
+            return Price(float(item["usd_per_hour"]), basis, str(item["source"]),
+                         bool(item.get("placeholder", False)))
+    others = ", ".join(have) or "none"
+    return Price(math.nan, NO_PRICE,
+                 f"{entry['key']} has no {' or '.join(parsed)} price (bases it has: {others})")
+
+
+def power_kw(name: str) -> tuple[float, str]:
+    """(power per chip in kW, NaN if unknown; its source): all-in from the TCO model, else TDP."""
+    entry = hardware_entry(name)
+    kw = entry.get("power_kw")
+    return (math.nan if kw is None else float(kw)), str(entry.get("power_source", "no power"))
 
 
 # -- pytrees --------------------------------------------------------------------------------
@@ -207,18 +285,19 @@ def hardware(
     chips: float | None = None,
     precision: str = "bf16",
     price_per_hour: float | None = None,
+    price_spec: object = DEFAULT_PRICE,
 ) -> Hardware:
     """A :class:`Hardware` from the catalog (same leaves as ``Hardware.from_peak``).
 
     ``chips`` defaults to the preset's (1 for a chip); ``price_per_hour`` ($/h per
-    chip) overrides the catalog price, which is 0 where none is known (see
-    ``hardware_entry(name)["price_known"]``).
+    chip) overrides the catalog price; otherwise the price on ``price_spec`` (a basis,
+    bases or $/h: :func:`price`), NaN where the chip has none.
     """
     entry = hardware_entry(name)
     flops = peak_flops(name, precision)
     bw = float(entry["hbm_bw"])
     if price_per_hour is None:
-        price_per_hour = entry.get("price_usd_per_hour") or 0.0
+        price_per_hour = price(name, price_spec).usd_per_hour
     return Hardware(
         bw=bw,
         c_over_bw=flops / 2.0 / bw,
@@ -263,9 +342,10 @@ def hardware_table() -> list[dict[str, Any]]:
             "hbm_gb": e["hbm_gb"],
             "hbm_tb_s": e["hbm_bw"] / 1e12,
             "c_over_bw_bf16": peaks["bf16"] * TFLOPS / 2.0 / e["hbm_bw"],
-            "price_usd_per_hour": e.get("price_usd_per_hour"),
+            **{f"price_{b}": (e.get("price_bases") or {}).get(b, {}).get("usd_per_hour", math.nan)
+               for b in PRICE_BASES},
             "price_known": e["price_known"],
-            "price_kind": e.get("price_kind"),
+            "power_kw": math.nan if e.get("power_kw") is None else e["power_kw"],
             "source": "; ".join(e["source"]),
         })
     return rows

@@ -20,6 +20,7 @@ def summary_table(path: str) -> None:
 
     from rooflax.core import BINDINGS
 
+    from . import catalogs
     from .store import open_cube
 
     ds = open_cube(path)
@@ -33,7 +34,8 @@ def summary_table(path: str) -> None:
             sub = sub.isel({d: 0})
         sub = sub.load()
         t = Table(title="B*, binding constraint and $/Mtok at B* (" +
-                  ", ".join(f"L={int(ctx[i]):,}" for i in picks) + ")")
+                  ", ".join(f"L={int(ctx[i]):,}" for i in picks) + ")" +
+                  f"; price basis: {ds.attrs.get('rooflax_price') or 'not recorded'}")
         t.add_column("hardware")
         t.add_column("model")
         for i in picks:
@@ -53,9 +55,11 @@ def summary_table(path: str) -> None:
                         cells.append("infeasible")
                     else:
                         c = float(p["cost_per_mtok_at_b_star"])
-                        price = f"${c:.3g}" if c > 0 else "no price"
+                        price = catalogs.NO_PRICE if np.isnan(c) else f"${c:.3g}"
                         cells.append(f"{b:,.0f} ({BINDINGS[code]}) {price}")
-                t.add_row(str(h), str(m), *cells)
+                basis = (f" ({sub['price_basis'].sel(hardware=h).item()})"
+                         if "price_basis" in sub.coords else "")
+                t.add_row(f"{h}{basis}", str(m), *cells)
         con.print(t)
     con.print(f"cube: {path}  dims: " + ", ".join(f"{d}={n}" for d, n in ds.sizes.items()))
 

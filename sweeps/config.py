@@ -272,7 +272,8 @@ class InlineHardware(_Frozen):
     flops: Flops | None = Field(None, description="dense peak FLOP/s at the compute precision")
     c_over_bw: Number | None = Field(None, description="machine balance C/BW, MAC/byte")
     capacity: Bytes
-    price_per_hour: Price = 0.0
+    price_per_hour: Price | None = Field(None, description="$/chip-hour (unset: the config's price if "
+                                         "it is a number, else NaN: no price)")
     chips: Chips | None = None
     source: str = "inline"
 
@@ -289,7 +290,8 @@ class HypotheticalHardware(_Frozen):
     bw: BandwidthAxis
     c_over_bw: NumberAxis
     capacity: Bytes
-    price_per_hour: Price = 0.0
+    price_per_hour: Price | None = Field(None, description="$/chip-hour (unset: the config's price if "
+                                         "it is a number, else NaN: no price)")
     chips: Chips = 1.0
 
 
@@ -448,6 +450,14 @@ def _outputs_before(v: Any) -> Any:
     return {"values": v} if isinstance(v, list) else v
 
 
+_DEFAULT_PRICE = "tco-neocloud,market-low"  # = catalogs.DEFAULT_PRICE (a test keeps them equal)
+
+
+def _price_spec(v: Any) -> str:
+    parsed = _catalog().parse_price(v)
+    return ",".join(parsed) if isinstance(parsed, tuple) else f"{parsed:g} $/h"
+
+
 class SweepConfig(_Frozen):
     """One sweep job."""
 
@@ -463,6 +473,10 @@ class SweepConfig(_Frozen):
     physics: Literal["seeds", "extended"] = Field(
         "seeds", description="seeds: the seeds' decode step (catalog peaks, one big chip); extended: "
         "attention FLOPs, default efficiencies, the scale-up link and a multi-chip layout")
+    price: Annotated[str, BeforeValidator(_price_spec)] = Field(
+        _DEFAULT_PRICE, description="price basis of catalog chips: tco-neocloud | tco-hyperscaler | "
+        "rental-3yr | market-low | market-high, several joined by commas (first the chip has), or a "
+        "price such as '8 $/h' for every chip; a chip without one gets NaN ('no price')")
     layout: Annotated[str, BeforeValidator(_choice("layouts", LAYOUTS))] | None = Field(
         None, description="replica layout (core.parallel.layout); auto: ep for MoE architectures, tp for "
         "dense ones and for models given by counts. Default: auto with physics extended, one-chip with seeds")
@@ -481,6 +495,8 @@ class SweepConfig(_Frozen):
             d.pop("physics")
         if d.get("layout") is None:
             d.pop("layout", None)
+        if d.get("price") == _DEFAULT_PRICE:
+            d.pop("price")
         for k in EXTRA_AXES:
             if d["axes"].get(k) is None:
                 d["axes"].pop(k, None)

@@ -64,6 +64,21 @@ def link_bw(name: str) -> float:
     return math.inf if uni is None else float(uni)
 
 
+#: Scale-out bandwidth per GPU beyond the scale-up domain, bytes/s one direction (400 Gb/s NIC).
+SCALE_OUT_BW = 50e9
+#: Scale-up domain assumed where the catalog gives none (an 8-GPU node).
+DEFAULT_DOMAIN = 8
+
+
+def scaleup_domain(name: str) -> int:
+    """Chips in one scale-up domain (NVLink/xGMI), from the catalog text; 8 where it gives none."""
+    import re
+
+    text = str(catalogs.hardware_entry(name).get("scaleup_domain") or "")
+    m = re.match(r"\s*(\d+)", text)
+    return int(m.group(1)) if m else DEFAULT_DOMAIN
+
+
 def hardware(name: str, *, precision: str = "bf16", chips: float | None = None,
              price_per_hour: float | None = None, peak: bool = False,
              **overrides: Any) -> Hardware:

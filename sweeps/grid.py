@@ -72,6 +72,8 @@ class Plan:
     dtype: str
     config_json: str
     store: str
+    price: str = ""
+    """The price spec of the sweep (cube attr ``rooflax_price``)."""
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -125,6 +127,15 @@ def _hw_precisions(name: str, want: str, compute: str) -> tuple[str, str]:
     return want, comp
 
 
+def _inline_price(given: float | None, spec: str) -> float:
+    """$/h of a chip given in the config: its own price, else the config's price if a number, else NaN."""
+    from . import catalogs
+    if given is not None:
+        return float(given)
+    parsed = catalogs.parse_price(spec)
+    return parsed if isinstance(parsed, float) else float("nan")
+
+
 def build(cfg: C.SweepConfig) -> Plan:
     from . import catalogs
 
@@ -160,7 +171,7 @@ def build(cfg: C.SweepConfig) -> Plan:
         leaves["hw.bw"] = (("bw",), coords["bw"])
         leaves["hw.c_over_bw"] = (("c_over_bw",), coords["c_over_bw"])
         leaves["hw.capacity"] = ((), np.array(h.capacity))
-        leaves["hw.price"] = ((), np.array(h.price_per_hour / 3600.0))
+        leaves["hw.price"] = ((), np.array(_inline_price(h.price_per_hour, cfg.price) / 3600.0))
         chips = h.chips if chips_override is None else chips_override
         leaves["hw.chips"] = ((), np.array(chips))
         hw_dims: tuple[str, ...] = ()
@@ -168,10 +179,15 @@ def build(cfg: C.SweepConfig) -> Plan:
             leaves["hw." + f] = ((), np.array(hw_default[f]))
     else:
         labels, bw, cob, cap, price, chips, names, sources, comp_p = [], [], [], [], [], [], [], [], []
+        bases, price_src, power = [], [], []
         ext = []  # (H, P, len(_HW_EXT))
         for item in ax.hardware:
             if isinstance(item, str):
                 e = catalogs.hardware_entry(item)
+                pr = catalogs.price(item, cfg.price)
+                bases.append(pr.basis + (" (placeholder)" if pr.placeholder else ""))
+                price_src.append(pr.source)
+                power.append(catalogs.power_kw(item)[0])
                 row = []
                 cp_row = []
                 ext_row = []
@@ -179,9 +195,11 @@ def build(cfg: C.SweepConfig) -> Plan:
                     _, cp = _hw_precisions(item, p, compute)
                     if extended:  # default efficiencies and the scale-up link
                         from . import efficiency
-                        hw = efficiency.hardware(item, precision=cp, chips=chips_override)
+                        hw = efficiency.hardware(item, precision=cp, chips=chips_override,
+                                                 price_per_hour=pr.usd_per_hour)
                     else:
-                        hw = catalogs.hardware(item, precision=cp, chips=chips_override)
+                        hw = catalogs.hardware(item, precision=cp, chips=chips_override,
+                                               price_per_hour=pr.usd_per_hour)
                     row.append(float(hw.c_over_bw))
                     cp_row.append(cp)
                     ext_row.append([float(np.asarray(getattr(hw, f))) for f in _HW_EXT])
@@ -204,7 +222,11 @@ def build(cfg: C.SweepConfig) -> Plan:
                 comp_p.append(["inline"] * len(precisions))
                 ext.append([[float(hw_default[f]) for f in _HW_EXT]] * len(precisions))
                 cap.append(item.capacity)
-                price.append(item.price_per_hour)
+                price.append(_inline_price(item.price_per_hour, cfg.price))
+                known = not np.isnan(price[-1])
+                bases.append("custom" if item.price_per_hour is not None or known else catalogs.NO_PRICE)
+                price_src.append(item.source if known else f"{item.name}: no price_per_hour given")
+                power.append(np.nan)
                 chips.append(float(chips_override if chips_override is not None else (item.chips or 1.0)))
                 names.append(item.name)
                 sources.append(item.source)
@@ -222,6 +244,12 @@ def build(cfg: C.SweepConfig) -> Plan:
                                       {"long_name": "precision of the FLOPS used"})
         extra["hardware_name"] = (hw_dims, np.array(names, dtype=object), {"long_name": "hardware"})
         extra["hardware_source"] = (hw_dims, np.array(sources, dtype=object), {"long_name": "source"})
+        extra["price_basis"] = (hw_dims, np.array(bases, dtype=object),
+                                {"long_name": "price basis (no price: NaN cost)"})
+        extra["price_source"] = (hw_dims, np.array(price_src, dtype=object),
+                                 {"long_name": "source of the price"})
+        extra["power_kw"] = (hw_dims, np.array(power, dtype=np.float64),
+                             {"units": "kW", "long_name": "power per chip"})
         ext_arr = np.array(ext, dtype=np.float64)
         for j, f in enumerate(_HW_EXT):
             col = ext_arr[:, :, j]
@@ -422,7 +450,7 @@ def build(cfg: C.SweepConfig) -> Plan:
 
     return Plan(dims=dims, coords=coords, leaves=leaves, extra_coords=extra, variables=variables,
                 chunks=chunks, values=tuple(cfg.outputs.values), sens=sens, dtype=fdt,
-                config_json=cfg.normalized_json(), store=str(cfg.store))
+                config_json=cfg.normalized_json(), store=str(cfg.store), price=cfg.price)
 
 
 def rc_specs():

@@ -301,6 +301,8 @@ def write_template(plan: Plan, path: str | Path, version: str, run_id: str) -> N
         attrs = {"units": {"batch": "sequences", "context": "tokens", "bw": "B/s",
                            "c_over_bw": "MAC/B", "sparsity": "1", "chips": "chips", "slo": "s"}.get(d, "1"),
                  "long_name": d}
+        if np.asarray(c).dtype.kind in "UO":  # fixed-width: reads back as <U, which xarray's
+            c = np.asarray(c, dtype=str)      # idxmin/idxmax can fill (StringDType cannot)
         coords[d] = xr.Variable((d,), c, attrs)
     for name, (cd, arr, attrs) in plan.extra_coords.items():
         if name in coords:
@@ -329,6 +331,7 @@ def write_template(plan: Plan, path: str | Path, version: str, run_id: str) -> N
         "rooflax_dims": list(dims),
         "rooflax_chunks": json.dumps(plan.chunks),
         "rooflax_block_grid": list(plan.block_grid),
+        "rooflax_price": plan.price,
     })
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -451,7 +454,9 @@ def _int_vars(path: Path) -> dict[str, bool]:
             meta = json.loads((e / "zarr.json").read_text())
         except (OSError, ValueError, NotADirectoryError):
             continue
-        if meta.get("node_type") == "array" and meta.get("data_type", "").startswith(("int", "uint")):
+        dtype = meta.get("data_type")  # a name, or a mapping for parametrized (string) types
+        if meta.get("node_type") == "array" and isinstance(dtype, str) \
+                and dtype.startswith(("int", "uint")):
             out[e.name] = False
     return out
 

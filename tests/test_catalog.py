@@ -5,8 +5,12 @@ Expected numbers are copied from the project's reference tables, not from this c
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import jax
 import pytest
+import yaml
 
 from rooflax.core.specs import Hardware, Model
 from rooflax.sweeps import catalogs
@@ -84,7 +88,7 @@ def test_hardware_units():
     assert hw.bw == 4.8e12
     assert hw.capacity == 141e9
     assert float(hw.flops) == pytest.approx(989e12)
-    assert float(hw.price_per_hour) == pytest.approx(6.35)
+    assert float(hw.price_per_hour) == pytest.approx(1.74)  # tco-neocloud, prices.yaml
     assert hw.chips == 1.0
 
 
@@ -149,17 +153,54 @@ def test_presets_scale_chips(preset, chip_chips):
 
 def test_price_override_and_missing_price():
     assert float(catalogs.hardware("h100", price_per_hour=2.0).price_per_hour) == pytest.approx(2.0)
-    gb200 = catalogs.hardware_entry("gb200")
-    assert gb200["price_usd_per_hour"] is None and gb200["price_known"] is False
-    assert catalogs.hardware("gb200").price == 0.0
+    gaudi = catalogs.hardware_entry("gaudi3")
+    assert gaudi["price_known"] is False
+    assert math.isnan(float(catalogs.hardware("gaudi3").price))  # never a silent 0
+    p = catalogs.price("gaudi3")
+    assert p.basis == catalogs.NO_PRICE and not p.known and "gaudi3" in p.source
     assert catalogs.hardware_entry("h100")["price_known"] is True
 
 
-def test_prices_record_their_kind():
+_REF = [p / "shared" / "reference" / "prices.yaml" for p in Path(__file__).resolve().parents[1:4]]
+_REF = [p for p in _REF if p.exists()]
+REF_PRICES = yaml.safe_load(_REF[0].read_text()) if _REF else None  # ../shared of the checkout
+
+
+@pytest.mark.skipif(REF_PRICES is None, reason="reference prices.yaml not on this machine")
+def test_catalog_carries_reference_prices():
+    names = {"h100": "h100-sxm"}
+    fields = {"tco-hyperscaler": "hyperscaler", "tco-neocloud": "neocloud", "rental-3yr": "rental_3yr"}
+    for chip, row in REF_PRICES["tco"].items():
+        key = names.get(chip, chip)
+        for basis, field in fields.items():
+            p = catalogs.price(key, basis)
+            assert p.usd_per_hour == pytest.approx(row[field]) and p.basis == basis
+            assert p.placeholder is bool(row.get("placeholder", False))
+        assert catalogs.power_kw(key)[0] == pytest.approx(row["power_kw"])
+    for chip, row in REF_PRICES["market"].items():
+        assert catalogs.price(chip, "market-low").usd_per_hour == pytest.approx(row["low"])
+        assert catalogs.price(chip, "market-high").usd_per_hour == pytest.approx(row["high"])
+        assert catalogs.price(chip).known  # the default basis falls back to market-low
+
+
+def test_price_specs():
+    assert catalogs.price("h200", "tco-hyperscaler").usd_per_hour == pytest.approx(1.41)
+    assert catalogs.price("b300", "tco-neocloud").placeholder is True
+    fallback = catalogs.price("tpu-v5p", "tco-neocloud,market-low")
+    assert fallback.basis == "market-low" and fallback.usd_per_hour == pytest.approx(4.2)
+    assert math.isnan(catalogs.price("tpu-v5p", "tco-neocloud").usd_per_hour)
+    assert catalogs.price("gaudi3", "8$/h").usd_per_hour == 8.0
+    assert catalogs.price("gaudi3", 3).basis == "custom"
+    assert catalogs.price("gb200-nvl72").usd_per_hour == pytest.approx(2.75)  # preset: per chip
+    for bad in ("tco", "cheap,tco-neocloud", "8 GB"):
+        with pytest.raises(ValueError, match="expected"):
+            catalogs.parse_price(bad)
+
+
+def test_prices_record_their_source():
     for key in HARDWARE_KEYS:
-        entry = catalogs.hardware_entry(key)
-        if entry["price_usd_per_hour"] is not None:
-            assert entry["price_kind"] and entry["price_source"]
+        for basis, item in (catalogs.hardware_entry(key).get("price_bases") or {}).items():
+            assert basis in catalogs.PRICE_BASES and item["usd_per_hour"] > 0 and item["source"]
 
 
 def test_model_native_and_kv_precision():

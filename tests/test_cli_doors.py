@@ -19,7 +19,7 @@ S = ["sensitivity", "-H", "h100-sxm", "-m", "llama-3.1-8b"]
 BAD = [
     ("query-negative-batch", Q + ["-B", "-4"], "--batch"),
     ("query-zero-batch", Q + ["-B", "0"], "--batch"),
-    ("sensitivity-negative-price", S + ["--price-per-hour", "-3"], "--price-per-hour"),
+    ("sensitivity-negative-price", S + ["--price-per-hour", "-3"], "--price"),
     ("sensitivity-negative-context", S + ["--context", "-5"], "--context"),
     ("sensitivity-negative-chips", S + ["--chips", "-8"], "--chips"),
     ("sensitivity-nan-chips", S + ["--chips", "nan"], "--chips"),

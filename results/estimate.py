@@ -1,0 +1,422 @@
+"""``rooflax estimate``: one deployment in, what a serving engineer checks out.
+
+A deployment is hardware × chips × layout (tp, ep, attention-DP) × model × precision per
+component × isl/osl × concurrency (sequences in flight on one replica). Out come TTFT, TPOT,
+tokens/s per user, per GPU and per replica, $/M input and output tokens, energy per output
+token, the memory per GPU, and the binding constraint — twice, side by side:
+
+* **bound** — the roofline at datasheet peaks (every efficiency 1, the link at its peak): no
+  real engine beats it;
+* **prediction** — the same physics derated by the default efficiencies of
+  ``sweeps/catalog/efficiency.yaml`` (not yet calibrated on measured silicon: labelled so).
+
+Decode runs at ``concurrency`` sequences with context isl + osl/2 (the mean over a request);
+KV must fit at isl + osl (the peak). TTFT is one prefill step of one prompt of isl tokens
+(no queueing); $/M input tokens is that step's cost. The JSON (``--json``) carries
+``schema`` = :data:`SCHEMA`; fields are only ever added under the same version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any
+
+from .point import UserError
+
+#: Version of the ``--json`` output.
+SCHEMA = "rooflax.estimate/1"
+#: Electricity price assumed for the energy share of cost, $/kWh (US industrial average, 2025).
+ELECTRICITY_USD_PER_KWH = 0.08
+#: What the two sides of an estimate are.
+LABELS = {"bound": "bound: roofline at datasheet peaks (efficiencies 1)",
+          "prediction": "prediction: datasheet peaks × default efficiencies of "
+                        "sweeps/catalog/efficiency.yaml (not calibrated on measured silicon)"}
+#: Layout kinds accepted (core.parallel.LAYOUTS plus auto: ep for MoE models, tp for dense).
+LAYOUTS = ("auto", "one-chip", "tp", "ep", "tp-ep")
+
+
+class EstimateError(UserError):
+    """Bad input to an estimate: one line naming the option, what was expected and found."""
+
+
+#: ``--hw`` keys → (unit kind of ``sweeps.units.parse``, what it sets).
+HW_KEYS = {"bw": ("bandwidth", "HBM bandwidth per chip"), "flops": ("flops", "dense peak FLOP/s per chip"),
+           "hbm": ("bytes", "HBM capacity per chip"), "price": ("price", "$/chip-hour")}
+
+
+def parse_hw(text: str | None) -> dict[str, float] | None:
+    """``"bw=10TB/s,flops=5PFLOPS,hbm=288GB,price=8$/h"`` → {"bw": 1e13, …} (SI units, price $/h)."""
+    if not text:
+        return None
+    from rooflax.sweeps.units import parse
+
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in HW_KEYS:
+            raise EstimateError(f"--hw: expected KEY=VALUE with KEY one of {', '.join(HW_KEYS)}, "
+                                f"found {item.strip()!r}")
+        kind = HW_KEYS[key][0]
+        try:
+            out[key] = parse(value, kind, allow_zero=kind == "price")
+        except ValueError as e:
+            raise EstimateError(f"--hw {key}: {e}") from None
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class PrefillPool:
+    """The prefill pool of a disaggregated deployment (None fields: the decode pool's)."""
+
+    hardware: str | None = None
+    chips: float = 8.0
+    layout: str = "auto"
+    tp: float | None = None
+    precision: str | None = None
+    batch: float = 1.0
+    """Prompts per prefill step."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Deployment:
+    """One deployment (all sizes per replica)."""
+
+    hardware: str
+    model: str
+    chips: float = 8.0
+    layout: str = "auto"
+    tp: float | None = None
+    """Attention TP degree for ``tp-ep`` (attention-DP = chips/tp)."""
+    pp: int = 1
+    precision: str = "fp8"
+    """Compute precision (peak FLOPS used) and, unless ``weights`` is given, the weights'."""
+    weights: str | None = None
+    kv: str = "bf16"
+    dispatch: str = "bf16"
+    """Precision of the EP dispatch (all-to-all) activations (DeepSeek: fp8)."""
+    isl: float = 8192.0
+    osl: float = 1024.0
+    concurrency: float = 64.0
+    price: object = None
+    """Price spec (``catalogs.price``); None: the default basis."""
+    electricity: float = ELECTRICITY_USD_PER_KWH
+    hw_custom: dict[str, float] | None = None
+    """Custom chip leaves (``--hw bw=…,flops=…``): replaces the catalog's numbers."""
+    prefill: PrefillPool | None = None
+    """Disaggregated serving: the prefill pool (this deployment is then the decode pool)."""
+
+
+# -- trees -------------------------------------------------------------------------------------
+def _layout_kind(dep: Deployment, is_moe: bool) -> str:
+    if dep.layout not in LAYOUTS:
+        raise EstimateError(f"--layout: expected one of {', '.join(LAYOUTS)}, found {dep.layout!r}")
+    if dep.layout == "auto":
+        return "ep" if is_moe else "tp"
+    return dep.layout
+
+
+def trees(dep: Deployment, *, peak: bool) -> tuple[Any, Any, dict[str, Any]]:
+    """(Hardware laid out, extended Model, info) of a deployment; ``peak``: the bound's hardware."""
+    from rooflax.core import parallel
+    from rooflax.core.specs import precision_bytes
+    from rooflax.sweeps import catalogs
+    from rooflax.sweeps import efficiency as eff
+
+    if dep.pp != 1:
+        raise EstimateError(f"--pp: pipeline parallelism is not modelled yet; expected 1, found {dep.pp}")
+    try:
+        hw_key = catalogs.resolve_hardware(dep.hardware)
+        m_key = catalogs.resolve_model(dep.model)
+        arch = catalogs.architecture(m_key)
+        domain = eff.scaleup_domain(hw_key)
+        link = eff.link_bw(hw_key) if dep.chips <= domain else eff.SCALE_OUT_BW
+        hw = eff.hardware(hw_key, precision=dep.precision, chips=float(dep.chips), peak=peak,
+                          link_bw=link, price_per_hour=0.0)
+    except ValueError as e:
+        raise EstimateError(str(e).splitlines()[0]) from None
+    if dep.hw_custom:
+        hw = custom_chip(hw, dep.hw_custom)
+    if peak:
+        hw = hw.replace(link_eff=1.0)
+    kind = _layout_kind(dep, arch.is_moe)
+    if kind == "tp-ep" and dep.tp is not None and (dep.tp < 1 or dep.chips % dep.tp):
+        raise EstimateError(f"--tp: expected a divisor of --chips {dep.chips:g}, found {dep.tp:g}")
+    hw = parallel.layout(hw, kind, tp=dep.tp)
+    weights = dep.weights or dep.precision
+    try:
+        model = parallel.extended_model(arch, weights=weights, kv=dep.kv,
+                                        dispatch_bytes=precision_bytes(dep.dispatch))
+    except ValueError as e:
+        raise EstimateError(f"--weights/--kv-precision/--dispatch: {e}") from None
+    try:
+        pr = catalogs.price(hw_key, dep.price if dep.price is not None else catalogs.DEFAULT_PRICE)
+    except ValueError as e:
+        raise EstimateError(f"--price: {e}") from None
+    if dep.hw_custom and "price" in dep.hw_custom:
+        pr = catalogs.Price(dep.hw_custom["price"], "custom", "--hw price")
+    hw = hw.replace(price=pr.usd_per_hour / 3600.0)
+    power_kw, power_src = catalogs.power_kw(hw_key)
+    info = {"hardware": hw_key, "model": m_key, "layout": kind, "weights": weights,
+            "link": "scale-up" if dep.chips <= domain else "scale-out (50 GB/s per GPU)",
+            "price": pr, "power_kw": power_kw, "power_source": power_src,
+            "prefill_attn_flops": parallel.prefill_attn_flops(arch), "modified": bool(dep.hw_custom)}
+    return hw, model, info
+
+
+def custom_chip(hw: Any, spec: dict[str, float]) -> Any:
+    """``hw`` with the chip's numbers replaced: bw (B/s), flops (FLOP/s), hbm (B); price handled by caller."""
+    bw = spec.get("bw", float(hw.bw))
+    flops = spec.get("flops", float(hw.flops))
+    return hw.replace(bw=bw, c_over_bw=flops / 2.0 / bw, capacity=spec.get("hbm", float(hw.capacity)))
+
+
+# -- one side (bound or prediction) -------------------------------------------------------------
+def numbers(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, prefill_attn: Any, power_w: Any) -> dict:
+    """Every number of one side, as arrays (broadcasting; SI units). Decode at context isl+osl/2,
+    KV stored at isl+osl, one prefill step of one isl-token prompt. Pure core calls (jit-able)."""
+    import jax.numpy as jnp
+
+    from rooflax import core as rc
+    from rooflax.core import optimum as opt
+    from rooflax.core import prefill as pf
+    from rooflax.core import roofline as rl
+
+    wl = rc.Workload(batch=batch, context=isl + osl / 2.0)
+    pwl = rc.Workload(prompt=isl, prefill_batch=jnp.ones_like(isl), context=isl)
+    full = rc.Workload(batch=batch, context=isl + osl)
+    step, tau = rl.t_step(hw, model, wl), rl.tokens_per_step(wl)
+    per_replica = batch * tau / step
+    kv_seq = rl.kv_store_bytes(model, full) * rl.kv_replicas(hw, model)
+    weights = rl.weight_store_bytes(hw, model) / hw.chips
+    kv = batch * kv_seq / hw.chips
+    return {
+        "ttft_s": pf.ttft(hw, model, pwl, prefill_attn), "tpot_s": step / tau,
+        "tok_s_per_user": tau / step, "tok_s_per_replica": per_replica,
+        "tok_s_per_gpu": per_replica / hw.chips,
+        "usd_per_m_output": rl.cost_per_mtok(hw, model, wl),
+        "usd_per_m_input": pf.cost_per_minput(hw, model, pwl, prefill_attn),
+        "energy_per_output_token_j": rl.energy_per_token(hw, model, wl, power_w),
+        "t_compute_s": rl.t_compute(hw, model, wl), "t_memory_s": rl.t_memory(hw, model, wl),
+        "t_comm_s": rl.t_comm(hw, model, wl), "regime": rl.regime(hw, model, wl),
+        "weights_b": weights, "kv_b": kv, "headroom_b": hw.capacity - weights - kv,
+        "kv_per_sequence_b": kv_seq, "b_max": opt.b_max(hw, model, full),
+    }
+
+
+@functools.cache
+def _jitted():
+    import jax
+
+    return jax.jit(numbers)
+
+
+def _side(hw: Any, model: Any, dep: Deployment, info: dict[str, Any]) -> dict[str, Any]:
+    """:func:`numbers` of one deployment as Python floats (one compiled call)."""
+    from rooflax.core import roofline as rl
+
+    raw = _jitted()(hw, model, float(dep.concurrency), float(dep.isl), float(dep.osl),
+                    info["prefill_attn_flops"], info["power_kw"] * 1e3)
+    out: dict[str, Any] = {k: float(v) for k, v in raw.items()}
+    out["regime"] = rl.REGIMES[int(out["regime"])]
+    out["price_per_chip_hour"] = float(hw.price) * 3600.0
+    return out
+
+
+def memory(side: dict[str, Any], hw: Any) -> dict[str, float]:
+    """Memory per GPU, bytes: weights, KV at this concurrency (context isl+osl), headroom, B_max."""
+    return {"capacity_b": float(hw.capacity), "weights_b": side["weights_b"], "kv_b": side["kv_b"],
+            "headroom_b": side["headroom_b"], "kv_per_sequence_b": side["kv_per_sequence_b"],
+            "max_concurrency": math.floor(max(side["b_max"], 0.0))}
+
+
+def binding(side: dict[str, float], mem: dict[str, float], dep: Deployment) -> str:
+    """What limits the deployment: capacity if it does not fit, else the step's regime."""
+    if mem["headroom_b"] < 0:
+        return (f"capacity: {dep.concurrency:g} sequences do not fit "
+                f"(at most {mem['max_concurrency']:,})")
+    return side["regime"]
+
+
+# -- the estimate ---------------------------------------------------------------------------------
+def estimate(dep: Deployment) -> dict[str, Any]:
+    """The estimate as a JSON-able dict (schema :data:`SCHEMA`); NaN where a number is unknown."""
+    if min(dep.isl, dep.osl, dep.concurrency, dep.chips) <= 0:
+        raise EstimateError("--isl/--osl/--concurrency/--chips: expected > 0, found "
+                            f"{dep.isl:g}/{dep.osl:g}/{dep.concurrency:g}/{dep.chips:g}")
+    hw_b, model, info = trees(dep, peak=True)
+    hw_p, _, _ = trees(dep, peak=False)
+    bound, pred = _side(hw_b, model, dep, info), _side(hw_p, model, dep, info)
+    mem = memory(pred, hw_p)
+    pr = info["price"]
+    energy_usd_h = info["power_kw"] * dep.electricity
+    return {
+        "schema": SCHEMA,
+        "deployment": {
+            "hardware": info["hardware"] + (" (modified)" if info["modified"] else ""),
+            "model": info["model"], "chips": dep.chips, "layout": info["layout"],
+            "tp": float(hw_p.tp), "attention_dp": float(hw_p.dp), "ep": float(hw_p.ep),
+            "pp": dep.pp, "compute_precision": dep.precision, "weights": info["weights"],
+            "kv": dep.kv, "dispatch": dep.dispatch, "isl": dep.isl, "osl": dep.osl, "concurrency": dep.concurrency,
+            "link": info["link"],
+        },
+        "price": {"usd_per_chip_hour": pr.usd_per_hour, "basis": pr.basis, "source": pr.source,
+                  "placeholder": pr.placeholder},
+        "power": {"kw_per_chip": info["power_kw"], "source": info["power_source"],
+                  "electricity_usd_per_kwh": dep.electricity,
+                  "energy_share_of_cost": energy_usd_h / pr.usd_per_hour if pr.known else math.nan},
+        "memory_per_gpu": mem,
+        "binding": {"bound": binding(bound, mem, dep), "prediction": binding(pred, mem, dep)},
+        "bound": bound,
+        "prediction": pred,
+        "labels": dict(LABELS),
+        "disaggregated": disaggregated(dep) if dep.prefill is not None else None,
+    }
+
+
+# -- disaggregated serving -------------------------------------------------------------------
+def prefill_deployment(dep: Deployment) -> Deployment:
+    """The prefill pool of ``dep`` as a Deployment of its own."""
+    pp = dep.prefill or PrefillPool()
+    same = pp.hardware is None or pp.hardware == dep.hardware
+    return dataclasses.replace(
+        dep, hardware=dep.hardware if same else pp.hardware, chips=pp.chips, layout=pp.layout, tp=pp.tp,
+        precision=pp.precision or dep.precision, weights=dep.weights if pp.precision is None else None,
+        hw_custom=dep.hw_custom if same else None, prefill=None)
+
+
+def pair_numbers(hw_p: Any, m_p: Any, hw_d: Any, m_d: Any, dep: Deployment, attn: float) -> dict[str, float]:
+    """P:D balance, $/request and TTFT of a prefill/decode pair (core.disagg), Python floats."""
+    from rooflax import core as rc
+    from rooflax.core import disagg, optimum
+    from rooflax.core import prefill as pf
+    from rooflax.core import roofline as rl
+    from rooflax.sweeps.efficiency import SCALE_OUT_BW
+
+    bp = (dep.prefill or PrefillPool()).batch
+    wl_p = rc.Workload(prompt=float(dep.isl), prefill_batch=float(bp), context=float(dep.isl))
+    wl_d = rc.Workload(batch=float(dep.concurrency), context=dep.isl + dep.osl / 2.0)
+    r_p = float(disagg.prefill_requests_per_second(hw_p, m_p, wl_p, attn))
+    r_d = float(disagg.decode_requests_per_second(hw_d, m_d, wl_d, dep.osl))
+    x = r_d / r_p
+    per_req = float(disagg.cost_per_request(hw_p, m_p, wl_p, hw_d, m_d, wl_d, dep.osl, attn))
+    transfer = float(disagg.kv_transfer_time(m_p, wl_p, SCALE_OUT_BW))
+    fits = float(optimum.b_max(hw_p, m_p, wl_p)) >= bp
+    return {"t_prefill_s": float(pf.t_prefill(hw_p, m_p, wl_p, attn)), "kv_transfer_s": transfer,
+            "ttft_s": float(pf.t_prefill(hw_p, m_p, wl_p, attn)) + transfer,
+            "tpot_s": float(rl.latency(hw_d, m_d, wl_d)),
+            "prefill_requests_per_s": r_p, "decode_requests_per_s": r_d,
+            "pd_ratio_replicas": x, "pd_ratio_chips": x * float(hw_p.chips) / float(hw_d.chips),
+            "usd_per_request": per_req, "usd_per_m_output_all_in": per_req * 1e6 / dep.osl,
+            "prefill_fits": fits}
+
+
+def disaggregated(dep: Deployment) -> dict[str, Any]:
+    """The disaggregated section of an estimate: the prefill pool and the balanced pair, both sides."""
+    pdep = prefill_deployment(dep)
+    out: dict[str, Any] = {}
+    for side, peak in (("bound", True), ("prediction", False)):
+        hw_p, m_p, info_p = trees(pdep, peak=peak)
+        hw_d, m_d, _ = trees(dataclasses.replace(dep, prefill=None), peak=peak)
+        out[side] = pair_numbers(hw_p, m_p, hw_d, m_d, dep, info_p["prefill_attn_flops"])
+    pr = info_p["price"]
+    out["prefill"] = {"hardware": info_p["hardware"], "chips": pdep.chips, "layout": info_p["layout"],
+                      "tp": float(hw_p.tp), "attention_dp": float(hw_p.dp), "precision": pdep.precision,
+                      "prompts_per_step": (dep.prefill or PrefillPool()).batch,
+                      "price": {"usd_per_chip_hour": pr.usd_per_hour, "basis": pr.basis}}
+    out["kv_transfer"] = "one request's KV (isl tokens) over one 50 GB/s scale-out NIC, added to TTFT"
+    return out
+
+
+def to_json(est: dict[str, Any]) -> str:
+    """JSON with non-finite numbers as null."""
+    import json
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        return x
+
+    return json.dumps(clean(est), indent=2)
+
+
+ROWS = (  # key, label, unit, scale
+    ("ttft_s", "TTFT", "ms", 1e3), ("tpot_s", "TPOT", "ms", 1e3),
+    ("tok_s_per_user", "tokens/s per user", "tok/s", 1.0),
+    ("tok_s_per_gpu", "tokens/s per GPU", "tok/s", 1.0),
+    ("tok_s_per_replica", "tokens/s per replica", "tok/s", 1.0),
+    ("usd_per_m_input", "$ per M input tokens", "$", 1.0),
+    ("usd_per_m_output", "$ per M output tokens", "$", 1.0),
+    ("energy_per_output_token_j", "energy per output token", "J", 1.0),
+)
+
+
+def render(est: dict[str, Any], console: Any) -> None:
+    """Rich tables: bound and prediction side by side, memory per GPU, price and power."""
+    from rich.table import Table
+
+    d, pr, pw = est["deployment"], est["price"], est["power"]
+    title = (f"{d['hardware']} ×{d['chips']:g} ({d['layout']}: tp {d['tp']:g}, attention-DP "
+             f"{d['attention_dp']:g}, ep {d['ep']:g}) · {d['model']} {d['weights']} (KV {d['kv']}, "
+             f"compute {d['compute_precision']}) · isl {d['isl']:g} · osl {d['osl']:g} · "
+             f"concurrency {d['concurrency']:g}")
+    t = Table(title=title)
+    for c, j in (("quantity", "left"), ("bound", "right"), ("prediction", "right"), ("unit", "left")):
+        t.add_column(c, justify=j)
+    for key, label, unit, scale in ROWS:
+        cells = [_fmt(est[s][key] * scale, key, pr) for s in ("bound", "prediction")]
+        t.add_row(label, *cells, unit)
+    t.add_row("binding", est["binding"]["bound"], est["binding"]["prediction"], "")
+    console.print(t)
+    m = est["memory_per_gpu"]
+    console.print(f"memory per GPU: weights {m['weights_b'] / 1e9:.1f} GB + KV {m['kv_b'] / 1e9:.1f} GB "
+                  f"of {m['capacity_b'] / 1e9:.0f} GB → headroom {m['headroom_b'] / 1e9:.1f} GB; "
+                  f"largest concurrency that fits: {m['max_concurrency']:,}")
+    price = ("no price: " + pr["source"]) if pr["usd_per_chip_hour"] != pr["usd_per_chip_hour"] else (
+        f"${pr['usd_per_chip_hour']:.3g}/chip-hour, basis {pr['basis']}"
+        + (" (placeholder)" if pr["placeholder"] else ""))
+    share = pw["energy_share_of_cost"]
+    console.print(f"price: {price} · power {pw['kw_per_chip']:.3g} kW/chip; electricity "
+                  f"${pw['electricity_usd_per_kwh']:g}/kWh = "
+                  f"{'n/a' if share != share else f'{100 * share:.0f}%'} of cost")
+    if est.get("disaggregated"):
+        render_disaggregated(est["disaggregated"], d, console)
+    console.print(f"{est['labels']['bound']}; {est['labels']['prediction']}", style="dim")
+
+
+DISAGG_ROWS = (  # key, label, unit, scale
+    ("ttft_s", "TTFT (prefill step + KV transfer)", "ms", 1e3), ("kv_transfer_s", "KV transfer", "ms", 1e3),
+    ("tpot_s", "TPOT", "ms", 1e3), ("prefill_requests_per_s", "requests/s per prefill replica", "1/s", 1.0),
+    ("decode_requests_per_s", "requests/s per decode replica", "1/s", 1.0),
+    ("pd_ratio_replicas", "P:D ratio (prefill replicas per decode replica)", "", 1.0),
+    ("pd_ratio_chips", "P:D ratio in chips", "", 1.0),
+    ("usd_per_request", "$ per request (balanced pair)", "$", 1.0),
+    ("usd_per_m_output_all_in", "$ per M output tokens, prefill included", "$", 1.0),
+)
+
+
+def render_disaggregated(dis: dict[str, Any], d: dict[str, Any], console: Any) -> None:
+    """The prefill/decode pair: balance and cost, bound and prediction."""
+    from rich.table import Table
+
+    p = dis["prefill"]
+    t = Table(title=f"Disaggregated: prefill {p['hardware']} ×{p['chips']:g} ({p['layout']}, tp {p['tp']:g}, "
+                    f"{p['precision']}, {p['prompts_per_step']:g} prompt(s)/step) → decode {d['hardware']} "
+                    f"×{d['chips']:g} ({d['layout']})")
+    for c, j in (("quantity", "left"), ("bound", "right"), ("prediction", "right"), ("unit", "left")):
+        t.add_column(c, justify=j)
+    for key, label, unit, scale in DISAGG_ROWS:
+        t.add_row(label, *[_fmt(dis[s][key] * scale, key, p["price"]) for s in ("bound", "prediction")], unit)
+    if not dis["prediction"]["prefill_fits"]:
+        t.caption = "the prefill pool cannot hold the weights and these prompts' KV"
+    console.print(t)
+
+
+def _fmt(x: float, key: str, pr: dict[str, Any]) -> str:
+    if x != x:
+        return "no price" if key.startswith("usd") and pr["basis"] == "no price" else "n/a"
+    return f"{x:,.4g}" if abs(x) < 1e4 else f"{x:,.0f}"

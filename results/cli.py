@@ -382,8 +382,12 @@ def query(
     rows = []
     import jax.numpy as jnp
 
+    from rooflax.sweeps import catalogs
+
     for h, m, n in itertools.product(hws, mds, chip_list):
-        pt = build_point(h, m, chips=n, precision=precision, weights=weights,
+        # per chip, like configs: fp8 asked of a chip without fp8 peaks computes in bf16
+        compute = catalogs.compute_precision(h, precision)
+        pt = build_point(h, m, chips=n, precision=compute, weights=weights or precision,
                          kv_precision=kv_precision, price_per_hour=price_per_hour, slo=_slo(slo),
                          set_=set_d, scale=scale_d)
         B = jnp.asarray(batches, dtype=jnp.float64)[:, None]
@@ -394,7 +398,8 @@ def query(
         for i, b in enumerate(batches):
             for j, ctx in enumerate(contexts):
                 row = {"hardware": pt.meta["hardware"], "model": pt.meta["model"],
-                       "chips": pt.meta["chips"], "batch": b, "context": ctx}
+                       "chips": pt.meta["chips"], "precision": compute, "batch": b,
+                       "context": ctx}
                 for q in quantity:
                     row[q] = _at(vals[q], i, j)
                     if q in ("binding", "regime") and math.isfinite(row[q]):
@@ -420,10 +425,9 @@ def query(
         return
     from rich.table import Table
 
-    varying = [k for k in ("hardware", "model", "chips", "batch", "context")
-               if len({r[k] for r in rows}) > 1]
-    fixed = {k: rows[0][k] for k in ("hardware", "model", "chips", "batch", "context")
-             if k not in varying}
+    axes = ("hardware", "model", "chips", "precision", "batch", "context")
+    varying = [k for k in axes if len({r[k] for r in rows}) > 1]
+    fixed = {k: rows[0][k] for k in axes if k not in varying}
     t = Table()
     for k in varying:
         t.add_column(k, justify="right")

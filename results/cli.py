@@ -386,7 +386,12 @@ def query(
 
     for h, m, n in itertools.product(hws, mds, chip_list):
         # per chip, like configs: fp8 asked of a chip without fp8 peaks computes in bf16
-        compute = catalogs.compute_precision(h, precision)
+        try:
+            compute = catalogs.compute_precision(h, precision)
+        except catalogs.UnknownNameError:
+            raise
+        except ValueError as e:
+            raise UserError(f"--precision: {e}") from None
         pt = build_point(h, m, chips=n, precision=compute, weights=weights or precision,
                          kv_precision=kv_precision, price_per_hour=price_per_hour, slo=_slo(slo),
                          set_=set_d, scale=scale_d)

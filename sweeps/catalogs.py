@@ -95,6 +95,9 @@ def resolve_model(name: str) -> str:
 def compute_precision(name: str, want: str) -> str:
     """The compute precision a chip runs ``want`` at: ``want`` where the chip has a peak for
     it, else bf16 (else its first listed peak) — one fallback rule for configs and the CLI."""
+    from rooflax.core.specs import precision_bytes
+
+    precision_bytes(want)  # ValueError naming the known precisions
     peaks = hardware_entry(name)["peak_tflops_dense"]
     if peaks.get(want) is not None:
         return want

@@ -295,7 +295,9 @@ def sensitivity(
             raise UserError("give --hardware and --model (or a CUBE with --sel)")
         import jax
 
-        from .point import build_point
+        from .point import build_point, enable_compilation_cache
+
+        enable_compilation_cache()  # op-by-op kernels are cached too: later runs skip compiling
 
         pt = build_point(
             hardware, model, chips=chips, precision=precision, weights=weights,

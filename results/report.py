@@ -123,7 +123,7 @@ def from_point(point, *, knobs=None, outputs: tuple[str, ...] = OUTPUTS) -> dict
         source="catalog",
         inputs=inputs,
         parameters=point.parameters(),
-        binding=int(rc.binding(point.hw, point.model, point.wl)),
+        binding=int(s["binding"]),
         reason=reason,
         values={o: _f(s["value"][o]) for o in outputs},
         partial={o: {k: _f(s["partial"][o][k]) for k in knobs} for o in outputs},

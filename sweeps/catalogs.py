@@ -37,7 +37,8 @@ class UnknownNameError(ValueError):
 @functools.cache
 def _load(file: str, section: str) -> dict[str, dict[str, Any]]:
     text = (resources.files("rooflax.sweeps") / "catalog" / file).read_text(encoding="utf-8")
-    return yaml.safe_load(text)[section]
+    # libyaml's safe loader when present (the catalogs are ~10x faster to read: CLI start-up)
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))[section]
 
 
 def _hardware_data() -> dict[str, dict[str, Any]]:

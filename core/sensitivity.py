@@ -75,20 +75,33 @@ OK, INFEASIBLE, TIE = 0, 1, 2
 DEFAULT_KNOBS = tuple(KNOBS)
 
 
-def _tie(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
+def _candidates(hw: Hardware, model: Model, wl: Workload) -> tuple[jax.Array, ...]:
+    """(B_x, B_max, B_slo), sequences: evaluated once for the binding code and the reason."""
+    return opt.b_x(hw, model, wl), opt.b_max(hw, model, wl), opt.b_slo(hw, model, wl)
+
+
+def _tie_of(a: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
     """True where the two smallest of (B_x, B_max, B_slo) coincide (a kink of B*)."""
-    a, b, c = opt.b_x(hw, model, wl), opt.b_max(hw, model, wl), opt.b_slo(hw, model, wl)
     lowest = jnp.minimum(jnp.minimum(a, b), c)
     second = jnp.maximum(jnp.minimum(a, b), jnp.minimum(jnp.maximum(a, b), c))  # the median
     rtol = 64 * jnp.finfo(lowest.dtype).eps
     return jnp.isfinite(lowest) & (jnp.abs(second - lowest) <= rtol * jnp.abs(lowest))
 
 
+def _tie(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
+    """True where the two smallest of (B_x, B_max, B_slo) coincide (a kink of B*)."""
+    return _tie_of(*_candidates(hw, model, wl))
+
+
+def _reason_of(binding: jax.Array, tie: jax.Array) -> jax.Array:
+    infeasible = binding == opt.INFEASIBLE
+    return jnp.where(infeasible, INFEASIBLE, jnp.where(tie, TIE, OK)).astype(jnp.uint8)
+
+
 def reason(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Per-point reason code (uint8) for NaN partials; 0 where all partials exist."""
-    infeasible = opt.binding(hw, model, wl) == opt.INFEASIBLE
-    tie = _tie(hw, model, wl)
-    return jnp.where(infeasible, INFEASIBLE, jnp.where(tie, TIE, OK)).astype(jnp.uint8)
+    cand = _candidates(hw, model, wl)
+    return _reason_of(opt._code(*cand), _tie_of(*cand))
 
 
 def _tangent(trees: tuple[Hardware, Model, Workload], knob: str):
@@ -135,7 +148,8 @@ def sensitivities(
     """Values, partials and elasticities of ``outputs`` with respect to ``knobs``.
 
     Returns ``{"value": {out: y}, "partial": {out: {knob: ∂y/∂x}},
-    "elasticity": {out: {knob: ∂ln y/∂ln x}}, "reason": codes}``, every array of
+    "elasticity": {out: {knob: ∂ln y/∂ln x}}, "reason": codes, "binding": codes of
+    :data:`rooflax.core.optimum.BINDINGS`}``, every array of
     the broadcast shape of the inputs. Units of a partial are the output's unit
     per the knob's SI unit (e.g. $/token per (bytes/s) for cost and bw).
     """
@@ -147,7 +161,9 @@ def sensitivities(
         return {name: shared[name] if name in shared else EXTRA_OUTPUTS[name](h, m, w)
                 for name in outputs}
 
-    code = reason(*trees)
+    cand = _candidates(*trees)
+    binding = opt._code(*cand)
+    code = _reason_of(binding, _tie_of(*cand))
     bad = code != OK
     partial: dict[str, dict[str, jax.Array]] = {o: {} for o in outputs}
     elasticity: dict[str, dict[str, jax.Array]] = {o: {} for o in outputs}
@@ -176,7 +192,8 @@ def sensitivities(
             d = jnp.where(bad, jnp.nan, dys[o][i])
             partial[o][knob] = d
             elasticity[o][knob] = jnp.where(x_ok, d * x / values[o], jnp.nan)
-    return {"value": values, "partial": partial, "elasticity": elasticity, "reason": code}
+    return {"value": values, "partial": partial, "elasticity": elasticity, "reason": code,
+            "binding": binding}
 
 
 def elasticity(

@@ -333,7 +333,9 @@ def sensitivity(
             raise UserError("give --hardware and --model (or a CUBE with --sel)")
         import jax
 
-        from .point import build_point
+        from .point import build_point, enable_compilation_cache
+
+        enable_compilation_cache()  # op-by-op kernels are cached too: later runs skip compiling
 
         pt = build_point(
             hardware, model, chips=chips, precision=precision, weights=weights,
@@ -425,8 +427,17 @@ def query(
     rows = []
     import jax.numpy as jnp
 
+    from rooflax.sweeps import catalogs
+
     for h, m, n in itertools.product(hws, mds, chip_list):
-        pt = build_point(h, m, chips=n, precision=precision, weights=weights,
+        # per chip, like configs: fp8 asked of a chip without fp8 peaks computes in bf16
+        try:
+            compute = catalogs.compute_precision(h, precision)
+        except catalogs.UnknownNameError:
+            raise
+        except ValueError as e:
+            raise UserError(f"--precision: {e}") from None
+        pt = build_point(h, m, chips=n, precision=compute, weights=weights or precision,
                          kv_precision=kv_precision, price=price_per_hour, slo=_slo(slo),
                          set_=set_d, scale=scale_d, hw_custom=hw_d)
         B = jnp.asarray(batches, dtype=jnp.float64)[:, None]
@@ -437,8 +448,8 @@ def query(
         for i, b in enumerate(batches):
             for j, ctx in enumerate(contexts):
                 row = {"hardware": pt.meta["hardware"], "model": pt.meta["model"],
-                       "chips": pt.meta["chips"], "price_basis": pt.meta["price_basis"],
-                       "batch": b, "context": ctx}
+                       "chips": pt.meta["chips"], "precision": compute,
+                       "price_basis": pt.meta["price_basis"], "batch": b, "context": ctx}
                 for q in quantity:
                     row[q] = _at(vals[q], i, j)
                     if q in ("binding", "regime") and math.isfinite(row[q]):
@@ -466,7 +477,7 @@ def query(
 
     from rooflax.sweeps.catalogs import NO_PRICE
 
-    axes = ("hardware", "model", "chips", "price_basis", "batch", "context")
+    axes = ("hardware", "model", "chips", "precision", "price_basis", "batch", "context")
     varying = [k for k in axes if len({r[k] for r in rows}) > 1]
     fixed = {k: rows[0][k] for k in axes if k not in varying}
     t = Table()

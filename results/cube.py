@@ -8,6 +8,7 @@ raises :class:`~rooflax.results.point.UserError` with "did you mean …".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -139,7 +140,8 @@ def point_report(ds, sel: Mapping[str, Any], *, path: str, knobs=None) -> dict[s
     if not have:
         raise UserError("this cube holds no sensitivities (variables elasticity__*); "
                         "re-run its sweep with sensitivities on, or query the catalog point")
-    knobs = [k for k in (knobs or DEFAULT_KNOBS) if k in have] or sorted(have)
+    # asked-for knobs the cube lacks are reported as "not stored in this cube"
+    knobs = list(knobs) if knobs else [k for k in DEFAULT_KNOBS if k in have] or sorted(have)
     coords = {}
     for name, c in sub.coords.items():
         v = np.asarray(c.values).reshape(-1)
@@ -163,13 +165,17 @@ def point_report(ds, sel: Mapping[str, Any], *, path: str, knobs=None) -> dict[s
         params.setdefault(k, float("nan"))
     inputs = {**coords, "hardware": coords.get("hardware", coords.get("hardware_name")),
               "model": coords.get("model")}
+    missing = {(o, k) for o in outputs for k in knobs if f"elasticity__{o}__{k}" not in sub}
+    binding = val("binding")
     return report.from_values(
         source=f"cube:{path}",
         inputs=inputs,
         parameters=params,
-        binding=int(val("binding")),
+        binding=None if math.isnan(binding) else int(binding),
+        missing=missing,
         reason=int(val("sensitivity_reason")) if "sensitivity_reason" in sub else 0,
-        values={o: val(o) for o in outputs},
+        values={**{o: val(o) for o in outputs},
+                "cost_per_mtok_at_b_star": val("cost_per_mtok_at_b_star")},
         partial={o: {k: val(f"partial__{o}__{k}") for k in knobs} for o in outputs},
         elasticity={o: {k: val(f"elasticity__{o}__{k}") for k in knobs} for o in outputs},
     )

@@ -122,11 +122,6 @@ def _catalogs():
     return catalogs
 
 
-def unknown_name_error():
-    """The catalog's UnknownNameError class."""
-    return _catalogs().UnknownNameError
-
-
 @dataclasses.dataclass
 class Point:
     """One configuration: the three pytrees plus how they were named."""

@@ -43,9 +43,14 @@ def _f(x: Any) -> float:
     return float(x) + 0.0  # + 0.0 turns an exact −0.0 derivative into 0.0 for display and JSON
 
 
-def sentence(output: str, knob: str, e: float, reason: str = "ok") -> str:
-    """"+1 % bandwidth → −0.62 % cost per token" (or why it is undefined)."""
+NOT_STORED = "not stored in this cube"
+
+
+def sentence(output: str, knob: str, e: float, reason: str = "ok", stored: bool = True) -> str:
+    """"+1 % bandwidth → −0.62 % cost per token" (or why it is undefined, or not stored)."""
     kw, ow = KNOB_WORDS.get(knob, knob), OUTPUT_WORDS.get(output, output)
+    if not stored:
+        return f"{kw} → {ow}: {NOT_STORED}"
     if e is None or math.isnan(e):
         why = reason if reason != "ok" else "the knob is 0 or infinite"
         return f"{kw} → {ow}: not defined ({why})"
@@ -60,16 +65,21 @@ def from_values(
     source: str,
     inputs: dict[str, Any],
     parameters: dict[str, float],
-    binding: int,
+    binding: int | None,
     reason: int | str,
     values: dict[str, float],
     partial: dict[str, dict[str, float]],
     elasticity: dict[str, dict[str, float]],
+    missing: set[tuple[str, str]] = frozenset(),
 ) -> dict[str, Any]:
-    """Assemble the report dict (floats; NaN kept until :func:`to_json`)."""
+    """Assemble the report dict (floats; NaN kept until :func:`to_json`). ``binding`` None and
+    the (output, knob) pairs in ``missing``: not stored in the cube the values come from."""
     reason_text = (reason if isinstance(reason, str) else
                    _REASONS[int(reason)] if 0 <= int(reason) < len(_REASONS) else str(reason))
     values = dict(values)
+    mtok = values.get("cost_per_mtok_at_b_star", math.nan)
+    if math.isnan(values["cost_at_b_star"]) and not math.isnan(mtok):
+        values["cost_at_b_star"] = mtok / 1e6  # a cube may hold only the $/Mtok variable
     values["cost_per_mtok_at_b_star"] = 1e6 * values["cost_at_b_star"]
     units = {
         "values": {**OUTPUT_UNITS, "cost_per_mtok_at_b_star": "$/Mtok"},
@@ -77,14 +87,14 @@ def from_values(
         "partial": {o: {k: f"{OUTPUT_UNITS[o]} per {KNOB_UNITS.get(k, 'SI unit')}"
                         for k in partial[o]} for o in partial},
     }
-    sentences = {o: {k: sentence(o, k, elasticity[o][k], reason_text) for k in elasticity[o]}
-                 for o in elasticity}
+    sentences = {o: {k: sentence(o, k, elasticity[o][k], reason_text, (o, k) not in missing)
+                     for k in elasticity[o]} for o in elasticity}
     return {
         "schema": SCHEMA,
         "source": source,
         "inputs": inputs,
         "parameters": parameters,
-        "binding": _BINDINGS[int(binding)],
+        "binding": NOT_STORED if binding is None else _BINDINGS[int(binding)],
         "reason": reason_text,
         "values": values,
         "units": units,
@@ -113,7 +123,7 @@ def from_point(point, *, knobs=None, outputs: tuple[str, ...] = OUTPUTS) -> dict
         source="catalog",
         inputs=inputs,
         parameters=point.parameters(),
-        binding=int(rc.binding(point.hw, point.model, point.wl)),
+        binding=int(s["binding"]),
         reason=reason,
         values={o: _f(s["value"][o]) for o in outputs},
         partial={o: {k: _f(s["partial"][o][k]) for k in knobs} for o in outputs},

@@ -185,6 +185,18 @@ def resolve_model(name: str) -> str:
     return _resolve("model", name)
 
 
+def compute_precision(name: str, want: str) -> str:
+    """The compute precision a chip runs ``want`` at: ``want`` where the chip has a peak for
+    it, else bf16 (else its first listed peak) — one fallback rule for configs and the CLI."""
+    from rooflax.core.specs import precision_bytes
+
+    precision_bytes(want)  # ValueError naming the known precisions
+    peaks = hardware_entry(name)["peak_tflops_dense"]
+    if peaks.get(want) is not None:
+        return want
+    return "bf16" if peaks.get("bf16") is not None else next(p for p, v in peaks.items() if v)
+
+
 def hardware_entry(name: str) -> dict[str, Any]:
     """The catalog entry of a chip or preset (a preset merged over its chip), sources included."""
     key = resolve_hardware(name)

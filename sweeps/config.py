@@ -29,7 +29,6 @@ names the file, the line, the field, what was expected and what was found.
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -664,7 +663,3 @@ def _can_write(d: Path) -> bool:
     os.close(fd)
     os.unlink(name)
     return True
-
-
-def finite_or_inf(x: float) -> float:
-    return x if math.isfinite(x) else math.inf

@@ -120,11 +120,7 @@ class Plan:
 def _hw_precisions(name: str, want: str, compute: str) -> tuple[str, str]:
     """(weights precision, compute precision) for a catalog chip."""
     from . import catalogs
-    peaks = catalogs.hardware_entry(name)["peak_tflops_dense"]
-    comp = want if compute == "auto" else compute
-    if peaks.get(comp) is None:
-        comp = "bf16" if peaks.get("bf16") is not None else next(p for p, v in peaks.items() if v)
-    return want, comp
+    return want, catalogs.compute_precision(name, want if compute == "auto" else compute)
 
 
 def _inline_price(given: float | None, spec: str) -> float:

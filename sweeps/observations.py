@@ -352,6 +352,21 @@ def parse(text: str, file: str = "<string>") -> ObservationFile:
         raise _pydantic_error(e, data, index, file) from None
 
 
+def _outside_domain(knob: str, lo: float, hi: float) -> str | None:
+    """What is expected when a finite bound of an unknown lies outside the knob's one domain
+    (metadata.DOMAINS): ``bounds: [0, 100]`` for a batch is an error, not a fit through nonsense."""
+    from . import units
+    from .metadata import DOMAINS
+
+    for b in (lo, hi):
+        if knob in DOMAINS and math.isfinite(b):
+            try:
+                units.knob(knob, b)
+            except units.ParseError:
+                return f"bounds inside the domain of {knob}: {DOMAINS[knob][-1]}"
+    return None
+
+
 def build(spec: ObservationFile, text: str = "", file: str = "<string>") -> Loaded:
     """Resolve catalog names and references; build the :class:`rooflax.core.fit.Problem`."""
     from rooflax.core import fit as F
@@ -434,6 +449,9 @@ def build(spec: ObservationFile, text: str = "", file: str = "<string>") -> Load
         hi = math.inf if hi is None else float(hi)
         if not lo < hi:
             raise fail((*path, "bounds"), "[lower, upper] with lower < upper", f"[{lo}, {hi}]")
+        outside = _outside_domain(knob, lo, hi)
+        if outside:
+            raise fail((*path, "bounds"), outside, f"[{lo}, {hi}]")
         if u.log and not lo > 0:
             raise fail((*path, "log"), "a lower bound > 0 for a log-scale unknown", f"bounds [{lo}, {hi}]")
         if u.start is not None and not lo < u.start < hi:

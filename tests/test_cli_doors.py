@@ -104,3 +104,65 @@ def test_good_query_json_still_parses():
     r = runner.invoke(app, Q + ["-B", "1,8", "--json"])
     assert r.exit_code == 0, r.output
     assert len(json.loads(r.output)["rows"]) == 2
+
+
+def test_sensitivity_from_swept_cube_reads_what_it_holds(tmp_path):
+    # regression (issue 13): $/Mtok at B* was nan although the cube holds it, and knobs the
+    # cube does not hold were "not defined (the knob is 0 or infinite)"
+    import yaml
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "store": str(tmp_path / "c.zarr"),
+        "axes": {"hardware": ["h200"], "model": ["llama-3.1-8b"], "batch": [1, 8],
+                 "context": ["1k", "8k"], "chips": 1},
+        "outputs": {"values": ["b_star", "cost_per_mtok_at_b_star", "latency_at_b_star",
+                               "throughput_at_b_star"],
+                    "sensitivities": {"of": ["b_star", "cost_at_b_star"], "knobs": ["bw"],
+                                      "kind": ["elasticity"]}}}))
+    r = runner.invoke(app, ["sweep", str(cfg)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["sensitivity", str(tmp_path / "c.zarr"), "--sel", "context=1k",
+                            "-k", "bw", "-k", "sparsity", "--json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    b = json.loads(runner.invoke(app, ["sensitivity", "-H", "h200", "-n", "1", "-m",
+                                       "llama-3.1-8b", "-L", "1k", "--json"]).stdout)
+    assert rep["values"]["cost_per_mtok_at_b_star"] == pytest.approx(
+        b["values"]["cost_per_mtok_at_b_star"], rel=1e-5)
+    assert rep["binding"] == "not stored in this cube"
+    assert "not stored in this cube" in rep["sentences"]["cost_at_b_star"]["sparsity"]
+    assert "not stored" not in rep["sentences"]["cost_at_b_star"]["bw"]
+    r = runner.invoke(app, ["sensitivity", str(tmp_path / "c.zarr"), "--sel", "context=-1"])
+    assert r.exit_code == 2 and "context ≥ 0" in r.output  # not silently the nearest value
+
+
+def test_feasibility_in_query():
+    # regression (issue 13): $17.39/Mtok printed at B = 64 while B_max is 13
+    r = runner.invoke(app, ["query", "cost_per_mtok", "b_max", "binding", "-H", "hgx-h100-8",
+                            "-m", "llama-3.1-70b", "-B", "8,64", "-L", "128k", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["rows"]
+    bmax = rows[0]["b_max"]
+    assert 8 < bmax < 64
+    assert rows[0]["feasible"] and rows[0]["cost_per_mtok"] > 0
+    assert not rows[1]["feasible"] and rows[1]["cost_per_mtok"] is None
+    assert rows[1]["reason"].startswith("past capacity")
+    assert rows[0]["binding"] == "capacity"  # a name, not a code
+    # a model that does not fit: no latency floor, the reason instead
+    r = runner.invoke(app, ["query", "latency_floor", "l_crit", "-H", "h100-sxm", "-m",
+                            "deepseek-v3", "--json"])
+    row = json.loads(r.stdout)["rows"][0]
+    weights = 671e9 * 2  # DeepSeek-V3 in bf16 on 80 GB chips
+    assert row["latency_floor"] is None and row["l_crit"] is None
+    assert row["reason"].startswith("does not fit: needs ") and abs(
+        int(row["reason"].split()[-2]) - weights / 80e9) < 1.5
+
+
+def test_query_precision_falls_back_per_chip():
+    # regression (issue 13): -H a100,h100-sxm -p fp8 failed on a100; configs fall back per chip
+    r = runner.invoke(app, ["query", "t_step", "-H", "a100,h100-sxm", "-p", "fp8", "-m",
+                            "llama-3.1-8b", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {x["hardware"]: x for x in json.loads(r.stdout)["rows"]}
+    assert rows["a100"]["precision"] == "bf16" and rows["h100-sxm"]["precision"] == "fp8"

@@ -105,15 +105,20 @@ def test_query_point_and_axis_against_core():
     assert [r["batch"] for r in out["rows"]] == [1, 64, 4096]
     for r in out["rows"]:
         wl = rc.Workload(batch=r["batch"], context=1024.0)
+        assert r["feasible"] == (r["batch"] <= float(rc.b_max(hw, m, wl)))
+        if not r["feasible"]:  # past capacity: no number, the reason instead
+            assert r["cost_per_mtok"] is None and r["reason"].startswith("past capacity")
+            continue
         assert r["cost_per_mtok"] == pytest.approx(float(rc.cost_per_mtok(hw, m, wl)), rel=1e-12)
         assert r["b_star"] == pytest.approx(float(rc.b_star(hw, m, wl)), rel=1e-12)
     assert out["quantities"]["cost_per_mtok"]["units"] == "$/Mtok"
 
 
 def test_query_scale_is_hypothetical_hardware():
-    base = _json("query", "b_x_kv_free", "-H", "h100-sxm", "-m", "deepseek-v3")["rows"][0]
-    fast = _json("query", "b_x_kv_free", "-H", "h100-sxm", "-m", "deepseek-v3",
-                 "--scale", "bw=10", "--scale", "c_over_bw=0.1")["rows"][0]
+    point = ("-H", "h200", "-n", "8", "-p", "fp8", "-m", "deepseek-v3")  # fits
+    base = _json("query", "b_x_kv_free", *point)["rows"][0]
+    fast = _json("query", "b_x_kv_free", *point, "--scale", "bw=10", "--scale",
+                 "c_over_bw=0.1")["rows"][0]
     assert fast["b_x_kv_free"] == pytest.approx(base["b_x_kv_free"] / 10)
 
 

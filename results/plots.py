@@ -32,12 +32,12 @@ from bokeh.models import (
     ColorBar,
     ColumnDataSource,
     CustomJS,
+    CustomJSTicker,
     CustomJSTickFormatter,
     Legend,
     LegendItem,
     LinearColorMapper,
     LogColorMapper,
-    LogTicker,
     Range1d,
     Select,
     Title,
@@ -48,11 +48,27 @@ from .cube import TOKEN_DIMS, select
 from .point import UserError
 
 KINDS = ("roofline", "cost", "bstar", "sensitivity", "frontier")
-_REGIONS = (("weight-bound", "#4c78a8"), ("KV-bound", "#f58518"), ("compute-bound", "#54a24b"))
+_REGIONS = (("weight-bound", "#4c78a8"), ("KV-bound", "#f58518"), ("compute-bound", "#54a24b"),
+            ("comm-bound", "#b279a2"))
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
             "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#843c39", "#7b4173",
             "#3182bd", "#e6550d")
 _W, _H = 760, 440  # the plot frame (px); legends and colour bars sit outside it
+#: Log-axis ticks at 1·10^k, then 1/2/5, then 1/2/3/5/7, then every digit — the first with
+#: at least five in view (Bokeh's LogTicker goes linear, or bare, over one or two decades).
+_LOG_TICKS_JS = """
+  const a = Math.min(cb_data.start, cb_data.end), b = Math.max(cb_data.start, cb_data.end);
+  if (!(a > 0) || !(b > a)) return [];
+  let best = [];
+  for (const ms of [[1], [1, 2, 5], [1, 2, 3, 5, 7], [1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9]]) {
+    const t = [];
+    for (let e = Math.floor(Math.log10(a)); e <= Math.ceil(Math.log10(b)); e++)
+      for (const m of ms) { const v = m * 10 ** e; if (v >= a && v <= b) t.push(v); }
+    best = t;
+    if (t.length >= 5) break;
+  }
+  const k = Math.ceil(best.length / 12);
+  return best.filter((_, i) => i % k == 0);"""
 _TICKS_JS = """
   const a = Math.abs(tick);
   if (a === 0) return '0';
@@ -228,7 +244,7 @@ def _figure(x_label: str, y_label: str, *, logx=True, logy=True, **kw):
                y_axis_label=y_label, tools="pan,wheel_zoom,box_zoom,reset,save,hover", **kw)
     for ax, log in ((f.xaxis, logx), (f.yaxis, logy)):
         if log:
-            ax.ticker = LogTicker(mantissas=[1, 2, 5], desired_num_ticks=10)
+            ax.ticker = CustomJSTicker(major_code=_LOG_TICKS_JS)
             ax.formatter = CustomJSTickFormatter(code=_TICKS_JS)
     f.title.text_font_size = "13pt"
     f.add_layout(Legend(items=[], click_policy="hide", label_text_font_size="9pt"), "right")
@@ -251,6 +267,19 @@ def _strings(shape: Sequence[int], fn) -> np.ndarray:
     for ix in np.ndindex(*shape):
         out[ix] = fn(ix)
     return out
+
+
+def _flags(sub, name: str, default: Sequence[str] | None = None) -> list[str]:
+    """The names of the codes of ``name``: the cube's CF ``flag_meanings`` (no jax import), else
+    ``default``, else the core's ``BINDINGS``."""
+    got = sub[name].attrs.get("flag_meanings") if name in sub else None
+    if got:
+        return str(got).split()
+    if default is not None:
+        return list(default)
+    from rooflax.core import BINDINGS
+
+    return list(BINDINGS)
 
 
 def _need(ds, names: Sequence[str], kind: str) -> None:
@@ -293,11 +322,13 @@ def roofline(ds, **sel):
     B = np.asarray(sub["batch"].values, dtype=float)
     lo, hi = _bands(B)
     f.x_range = Range1d(lo[0], hi[-1])
-    cmap = LinearColorMapper(palette=[c for _, c in _REGIONS], low=0, high=2, nan_color="white")
+    regions = _REGIONS[:max(3, len(_flags(sub, "regime", ())))]
+    cmap = LinearColorMapper(palette=[c for _, c in regions], low=0, high=len(regions) - 1,
+                             nan_color="white")
     f.vstrip(x0="lo", x1="hi", source=p.source({"regime": "regime"}, ("batch",),
                                                 static={"lo": lo, "hi": hi}),
              fill_color={"field": "regime", "transform": cmap}, fill_alpha=0.13, line_alpha=0)
-    for label, color in _REGIONS:
+    for label, color in regions:
         _legend(f, label, f.vstrip(x0=[math.nan], x1=[math.nan], fill_color=color, fill_alpha=0.3,
                                    line_alpha=0))
     src = p.source({"tc": "t_compute", "tm": "t_memory"}, ("batch",), static={"B": B})
@@ -329,8 +360,7 @@ def roofline(ds, **sel):
 
 def _roof_notes(sub, free) -> np.ndarray:
     """Per panel: B_x, B_max, B* (and what binds B*), or that nothing fits."""
-    from rooflax.core import BINDINGS
-
+    BINDINGS = _flags(sub, "binding")
     got = {n: _vals(sub, n, free) for n in ("b_x", "b_max", "b_star", "binding") if n in sub}
     shape = [sub.sizes[d] for d in free]
 
@@ -591,8 +621,7 @@ def bstar(ds, **sel):
 
 
 def _bstar_labels(sub, dims, b: np.ndarray) -> np.ndarray:
-    from rooflax.core import BINDINGS
-
+    BINDINGS = _flags(sub, "binding")
     code = _vals(sub, "binding", dims).astype(int) if "binding" in sub else np.full(b.shape, -1)
     words = np.array([*BINDINGS, ""], dtype=object)  # index -1: no binding code
     nums = np.vectorize(lambda v: f"{v:,.0f}" if np.isfinite(v) and v > 0 else "does not fit",

@@ -1,4 +1,4 @@
-"""Shared test profile: float64 on, warnings are errors (pyproject).
+"""Shared test profile: float64 on, strict dtype promotion, warnings are errors (pyproject).
 
 ``sweep_cube``: one small result cube written by ``rooflax sweep`` from a config (session-scoped),
 the artefact every results / plot / browser test reads.
@@ -12,7 +12,7 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
-# strict dtype promotion: see the next commit
+jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 #: The small sweep behind ``sweep_cube``: a100 cannot hold deepseek-v3 on 8 chips (infeasible),
 #: h100-sxm and h200 can; batch 1 … 16384 (15 points), context 1k / 8k / 32k (as numbers: the

@@ -213,15 +213,20 @@ def _panel(lay: dict, fig) -> Panel:
     return Panel(fig, lay["free"], lay["options"], lay["sizes"])
 
 
-def _titles(lay: dict, p: Panel, head: str, name: str = "title") -> str:
-    """A string array over the widget dims: ``head — dim=value, …`` (which panel is shown)."""
+def _titles(lay: dict, p: Panel, head: str) -> None:
+    """The figure's title ``head`` and, under it, which panel is shown (``dim=value, …``): a
+    string array over the widget dims. Two short lines, so neither is cut off."""
+    p.fig.title.text = head
     fixed = ", ".join(f"{k}={_fmt_value(k, v)}" for k, v in lay["fixed"].items())
-    shape = [p.sizes[d] for d in p.free]
-    out = np.empty(shape or [1], dtype=object).reshape(shape)
-    for ix in np.ndindex(*shape):
+
+    def one(ix):
         key = ", ".join(f"{d}={p.options[d][i]}" for d, i in zip(p.free, ix, strict=True))
-        out[ix] = f"{head} — " + ", ".join(x for x in (key, fixed) if x)
-    return p.add(name, p.free, out)
+        return ", ".join(x for x in (key, fixed) if x)
+
+    p.add("panel", p.free, _strings([p.sizes[d] for d in p.free], one))
+    t = Title(text="", text_font_size="11pt", text_font_style="bold", text_color="#333333")
+    p.fig.add_layout(t, "above")
+    p.text(t, "text", "panel")
 
 
 def _vals(sub, name: str, dims: Sequence[str]) -> np.ndarray:
@@ -352,9 +357,9 @@ def roofline(ds, **sel):
     for n, label, style in marks:
         if n in names:
             _legend(f, label, f.vspan(x="x", source=p.source({"x": n}), **style))
-    p.text(f.title, "text", _titles(lay, p, "Roofline (bound)"))
     p.add("note", p.free, _roof_notes(sub, p.free))
     _subtitle(p, "note")
+    _titles(lay, p, "Roofline (bound)")
     return p
 
 
@@ -454,9 +459,9 @@ def cost(ds, **sel):
         _legend(f, str(h), *r)
     f.hover.renderers = lines
     f.hover.tooltips = [("hardware", "@hardware"), ("B", "@B{0,0}"), ("cost", "$@cost{0.000a}/Mtok")]
-    p.text(f.title, "text", _titles(lay, p, "Cost per output token (bound; ● B*, dotted: past capacity)"))
     _fit_note(p, sub, dims, ok, priced)
     _subtitle(p, "note")
+    _titles(lay, p, "Cost per output token (bound; ● B*, dotted: past capacity)")
     return p
 
 
@@ -527,9 +532,9 @@ def frontier(ds, *, slo: float | None = None, **sel):
                  color="black", line_width=2)
     _legend(f, "Pareto envelope (all hardware)", env)
     _frontier_points(f, p, sub, names)
-    p.text(f.title, "text", _titles(lay, p, "Price of speed (bound; ★ B*, ● on the envelope)"))
     _fit_note(p, sub, dims, ok, np.isfinite(c) & (c > 0))
     _subtitle(p, "note")
+    _titles(lay, p, "Price of speed (bound; ★ B*, ● on the envelope)")
     return p
 
 
@@ -616,7 +621,7 @@ def bstar(ds, **sel):
     f.add_layout(ColorBar(color_mapper=mapper, title="B* (sequences)"), "right")
     f.xaxis.major_label_orientation = 0.6
     f.hover.tooltips = [(x, "@x"), (y, "@y"), ("B*", "@label")]
-    p.text(f.title, "text", _titles(lay, p, "Optimal batch B* (bound; grey: does not fit)"))
+    _titles(lay, p, "Optimal batch B* (bound; grey: does not fit)")
     return p
 
 
@@ -670,7 +675,7 @@ def sensitivity(ds, *, output: str = "cost_at_b_star", **sel):
     f.text("lx", "rank", text="text", source=src, x_offset=5, text_baseline="middle",
            text_font_size="10pt")
     f.ray(x=0, y=-1, length=0, angle=math.pi / 2, color="black")
-    p.text(f.title, "text", _titles(lay, p, f"+1 % knob → % change in {output}"))
+    _titles(lay, p, f"+1 % knob → % change in {output}")
     return p
 
 

@@ -68,11 +68,12 @@ def test_roofline_first_panel_is_the_cube(cube, raw):
     np.testing.assert_array_equal(line["tc"], first["t_compute"].values)
     np.testing.assert_array_equal(line["tm"], first["t_memory"].values)
     np.testing.assert_array_equal(line["B"], raw["batch"].values)
-    assert "hardware=a100, model=deepseek-v3, context=1k" in p.fig.title.text
+    titles = [getattr(m, "text", "") for m in p.fig.above]
+    assert p.fig.title.text == "Roofline (bound)"
+    assert "hardware=a100, model=deepseek-v3, context=1k" in titles
     # a100 × 8 cannot hold deepseek-v3 (B_max < 1): said, not drawn as a crossover
     assert float(first["b_max"]) < 1
-    assert "does not fit" in p.fig.above[0].text or any(
-        "does not fit" in getattr(m, "text", "") for m in p.fig.above)
+    assert any("does not fit" in t for t in titles)
 
 
 def test_cost_draws_only_batches_that_fit(cube, raw):

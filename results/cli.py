@@ -704,7 +704,7 @@ def plot(
     kind: Annotated[str, typer.Argument(help="roofline | cost | bstar | sensitivity | frontier")],
     output: Annotated[str, typer.Option("--output", "-o", help="FILE.html (interactive, offline) or FILE.png (static).")],
     sel: Annotated[list[str] | None, typer.Option("--sel", help="DIM=VALUE or DIM=V1,V2 (repeatable); dims left unselected become widgets.")] = None,
-    max_frames: Annotated[int, typer.Option(help="Most widget combinations embedded in an HTML file.")] = 400,
+    slo: SloOpt = None,
 ) -> None:
     """Plot a saved cube: HTML with widgets for the dimensions not drawn, or a PNG.
 
@@ -712,6 +712,7 @@ def plot(
     Examples:
       rooflax plot out/cube.zarr roofline --sel hardware=h200 -o roofline.html
       rooflax plot out/cube.zarr cost --sel model=deepseek-v3 --sel context=32k -o cost.png
+      rooflax plot out/cube.zarr frontier --slo 50ms -o frontier.html
     """
     from pathlib import Path
 
@@ -724,8 +725,33 @@ def plot(
         raise UserError(f"--output {output}: expected a file in an existing directory, "
                         f"found no directory {str(parent)!r}")
     ds = open_cube(cube)
-    obj = plots.make(kind, ds, max_frames=max_frames, **_kv(sel))
+    extra = {"slo": _slo(slo)} if slo is not None and kind.lower() == "frontier" else {}
+    obj = plots.make(kind, ds, **extra, **_kv(sel))
     path = plots.save(obj, output)
+    typer.echo(f"wrote {path}")
+
+
+# --------------------------------------------------------------------------- export
+@app.command()
+@_user_errors
+def export(
+    cube: Annotated[str, typer.Argument(help="A saved result cube (Zarr).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="FILE.csv or FILE.parquet (a long table; units in FILE.units.json).")],
+    var: Annotated[list[str] | None, typer.Option("--var", help="Variable to export (repeatable; default: all).")] = None,
+    sel: Annotated[list[str] | None, typer.Option("--sel", help="DIM=VALUE or DIM=V1,V2 (repeatable).")] = None,
+) -> None:
+    """Export a saved cube as a tidy long table: one row per point and variable, NaN kept.
+
+    \b
+    Examples:
+      rooflax export out/default.zarr -o default.parquet
+      rooflax export out/default.zarr --var cost_per_mtok --sel model=dsv3 -o cost.csv
+    """
+    from . import export as E
+    from .cube import open_cube, select
+
+    ds = open_cube(cube)
+    path = E.write(select(ds, _kv(sel)) if sel else ds, output, var)
     typer.echo(f"wrote {path}")
 
 

@@ -133,11 +133,8 @@ def test_catalog_list_and_show():
     assert r.exit_code == 0 and "source" in r.stdout
 
 
-def test_sensitivity_from_cube_matches_point(tmp_path):
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-    import results_cube
-
-    path = results_cube.write_cube(tmp_path / "c.zarr")
+def test_sensitivity_from_cube_matches_point(sweep_cube):
+    path = sweep_cube
     a = _json("sensitivity", path, "--sel", "hardware=H200", "--sel", "model=dsv3",
               "--sel", "context=32k")
     b = _json("sensitivity", "-H", "h200", "-n", "8", "-m", "deepseek-v3", "-L", "32768",

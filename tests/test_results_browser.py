@@ -23,6 +23,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed"),
 ]
 
@@ -30,14 +31,10 @@ KINDS = ("roofline", "cost", "bstar", "sensitivity", "frontier")
 
 
 @pytest.fixture(scope="module")
-def cube(tmp_path_factory):
-    sys.path.insert(0, str(Path(__file__).parent))
-    import results_cube
-
-    path = results_cube.write_cube(tmp_path_factory.mktemp("cube") / "c.zarr")
+def cube(sweep_cube):
     from rooflax.results.cube import open_cube
 
-    return open_cube(path)
+    return open_cube(sweep_cube)
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +42,7 @@ def html(cube, tmp_path_factory):
     from rooflax.results import plots
 
     out = tmp_path_factory.mktemp("html")
-    files = {}
-    for kind in KINDS:
-        sel = {"model": "deepseek-v3"} if kind in ("roofline", "cost", "frontier") else {}
-        files[kind] = plots.save(plots.make(kind, cube, **sel), str(out / f"{kind}.html"))
-    return files
+    return {kind: plots.save(plots.make(kind, cube), str(out / f"{kind}.html")) for kind in KINDS}
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +70,24 @@ _STATE = """() => {
   const ms = Array.from(doc.all_models);
   const kind = m => m.constructor.__name__;
   const titles = ms.filter(m => kind(m) == 'Title' && m.text).map(m => m.text);
-  const columns = [];
+  const columns = [], sources = [];
   for (const m of ms.filter(m => kind(m) == 'ColumnDataSource')) {
-    for (const [k, v] of (m.data instanceof Map ? Array.from(m.data) : Object.entries(m.data))) { columns.push([k, Array.from(v).map(x => typeof x == 'number' ? x : String(x))]); }
+    const src = {};
+    for (const [k, v] of (m.data instanceof Map ? Array.from(m.data) : Object.entries(m.data))) {
+      src[k] = Array.from(v).map(x => typeof x == 'number' ? x : String(x));
+      columns.push([k, src[k]]);
+    }
+    sources.push(src);
   }
   const widgets = ms.filter(m => ['Select', 'CustomSelect', 'Slider', 'DiscreteSlider'].includes(kind(m)))
                     .map(m => [kind(m), m.title, String(m.value)]);
-  return {titles, columns, widgets};
+  return {titles, columns, sources, widgets};
+}"""
+
+_SELECT = """([title, value]) => {
+  const ms = Array.from(Bokeh.documents[0].all_models);
+  const sel = ms.find(m => m.constructor.__name__.endsWith('Select') && m.title == title);
+  sel.value = value;
 }"""
 
 
@@ -106,6 +110,11 @@ def _has_column(state, expected, rel=1e-9):
     return False
 
 
+def _fits(pt, name):
+    """``pt[name]`` where the batch fits in memory (B ≤ B_max), NaN past it."""
+    return np.where(pt["batch"].values <= float(pt["b_max"]), pt[name].values, np.nan)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_html_plot_loads_offline_and_shows_data(browser, html, cube, kind):
     page, errors = _open(browser, Path(html[kind]).as_uri())
@@ -116,29 +125,24 @@ def test_html_plot_loads_offline_and_shows_data(browser, html, cube, kind):
         page.close()
     assert errors == []
     assert state["titles"], "no title drawn"
-    first = cube.isel(hardware=0, context=0).sel(model="deepseek-v3")
+    first = cube.isel(model=0, context=0)  # deepseek-v3 at 1k: the first panel
     if kind == "roofline":
-        assert _has_column(state, first["t_compute"].values)
-        assert _has_column(state, first["t_memory"].values)
-        assert "crossover B_x" in state["titles"][0] or "no crossover" in state["titles"][0]
+        assert _has_column(state, first.isel(hardware=0)["t_compute"].values)
+        assert "hardware=a100, model=deepseek-v3, context=1k" in state["titles"]
+        assert any("does not fit" in t for t in state["titles"])
     elif kind == "cost":
-        assert _has_column(state, first["cost_per_mtok"].values)
+        assert _has_column(state, _fits(first.sel(hardware="h200"), "cost_per_mtok"))
+        assert any("does not fit: a100, h100-sxm" in t for t in state["titles"])
     elif kind == "frontier":
-        assert _has_column(state, 1.0 / first["latency"].values)
+        assert _has_column(state, 1.0 / _fits(first.sel(hardware="h200"), "latency"))
     elif kind == "bstar":
-        b = cube.sel(model="deepseek-v3")["b_star"].values.reshape(-1)  # (hardware, context)
-        col = next(c for k, c in state["columns"] if k == "zvalues")
-        got = np.asarray([x for x in col if isinstance(x, float | int)], dtype=float)
-        np.testing.assert_allclose(np.sort(got[np.isfinite(got)]), np.sort(b[np.isfinite(b)]),
-                                   rtol=1e-9)
+        b = cube.isel(model=0)["b_star"].transpose("hardware", "context").values.reshape(-1)
+        assert _has_column(state, np.where(b > 0, b, np.nan))
     elif kind == "sensitivity":
-        vals = [float(cube.isel(hardware=0, model=0, context=0)[f"elasticity__cost_at_b_star__{k}"])
-                for k in ("bw", "c_over_bw", "sparsity", "capacity", "price", "context")]
-        col = np.asarray(next(c for k, c in state["columns"] if k == "elasticity"), dtype=float)
-        vals = np.asarray(vals)
-        assert np.isnan(col).sum() == np.isnan(vals).sum()
-        np.testing.assert_allclose(np.sort(col[np.isfinite(col)]),
-                                   np.sort(vals[np.isfinite(vals)]), rtol=1e-9, atol=1e-12)
+        pt = cube.isel(hardware=0, model=0, context=0)
+        vals = [float(pt[f"elasticity__cost_at_b_star__{k}"])
+                for k in ("bw", "c_over_bw", "capacity", "context", "price", "sparsity")]
+        assert _has_column(state, vals)
     assert state["widgets"], "dimensions not drawn must become widgets"
 
 
@@ -147,31 +151,64 @@ def test_html_widgets_change_what_is_drawn(browser, html, cube):
     try:
         _wait_bokeh(page)
         before = page.evaluate(_STATE)
-        page.evaluate("""() => {
-          const ms = Array.from(Bokeh.documents[0].all_models);
-          const sel = ms.find(m => m.constructor.__name__.endsWith('Select') && m.title == 'hardware');
-          sel.value = sel.options[1];
-        }""")
-        page.wait_for_timeout(1500)
+        page.evaluate(_SELECT, ["hardware", "h200"])
+        page.evaluate(_SELECT, ["context", "32k"])
+        page.wait_for_timeout(1000)
         after = page.evaluate(_STATE)
     finally:
         page.close()
     assert errors == []
     assert before["titles"] != after["titles"]
-    assert "h200" in after["titles"][0]
-    second = cube.sel(hardware="h200", model="deepseek-v3").isel(context=0)
-    assert _has_column(after, second["t_memory"].values)  # h200 has more bandwidth than h100
+    assert "hardware=h200, model=deepseek-v3, context=32k" in after["titles"]
+    second = cube.sel(hardware="h200", model="deepseek-v3", context=32768.0)
+    assert _has_column(after, second["t_memory"].values)  # h200 has more bandwidth than a100
     assert not _has_column(before, second["t_memory"].values)
+    assert _has_column(after, [float(second["b_max"])])
+    assert any(f"B_max = {float(second['b_max']):,.0f}" in t for t in after["titles"])
 
 
-@pytest.mark.parametrize("kind", ["roofline"])
+def test_html_frontier_envelope_follows_the_widgets(browser, html, cube):
+    """The envelope the browser cuts for another panel is the brute-force envelope there."""
+    page, errors = _open(browser, Path(html["frontier"]).as_uri())
+    try:
+        _wait_bokeh(page)
+        page.evaluate(_SELECT, ["model", "llama-3.1-70b"])
+        page.evaluate(_SELECT, ["context", "8k"])
+        page.wait_for_timeout(1000)
+        state = page.evaluate(_STATE)
+    finally:
+        page.close()
+    assert errors == []
+    pt = cube.sel(model="llama-3.1-70b", context=8192.0).load()
+    speed = 1.0 / pt["latency"].values
+    cost = pt["cost_per_mtok"].values
+    ok = (pt["batch"].values[None, :] <= pt["b_max"].values[:, None]) & (cost > 0)
+    s, c = speed[ok], cost[ok]
+    env = {(x, y) for x, y in zip(s, c, strict=True)
+           if not np.any(((s > x) & (c <= y)) | ((s == x) & (c < y)))}
+    line = [src for src in state["sources"] if set(src) == {"x", "y"} and len(src["x"]) > 1]
+    assert len(line) == 1  # the envelope: one line across every hardware
+    got = {(round(a, 6), round(b, 9)) for a, b in zip(line[0]["x"], line[0]["y"], strict=True)
+           if isinstance(a, float | int) and np.isfinite(a)}
+    assert got == {(round(a, 6), round(b, 9)) for a, b in env}
+    assert len(got) >= 2
+    assert "model=llama-3.1-70b, context=8k" in state["titles"]
+
+
+@pytest.mark.parametrize("kind", ["roofline", "frontier"])
 def test_png_static_and_not_blank(cube, tmp_path, kind):
     from PIL import Image
 
     from rooflax.results import plots
 
-    sel = {"model": "deepseek-v3", "context": "32k"} if kind == "roofline" else {}
-    path = plots.save(plots.make(kind, cube, **sel), str(tmp_path / f"{kind}.png"))
+    sel = {"model": "deepseek-v3", "context": "32k"}
+    if kind == "roofline":
+        sel["hardware"] = "h200"
+    p = plots.make(kind, cube, **sel)
+    path = plots.save(p, str(tmp_path / f"{kind}.png"))
+    assert p.fig.toolbar_location is None
+    titles = [getattr(m, "text", "") for m in p.fig.above]
+    assert any("model=deepseek-v3" in t for t in titles)  # the picture says which panel it is
     assert os.path.getsize(path) > 10_000
     im = Image.open(path).convert("RGB")
     assert im.size[0] >= 600 and im.size[1] >= 350

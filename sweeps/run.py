@@ -213,7 +213,7 @@ def _distributed(plan, todo, run_id, step: Callable, client) -> None:
     from distributed import as_completed
     window = 2 * max(1, sum(client.nthreads().values()))
     plan_f = client.scatter(plan, broadcast=True)
-    ac = as_completed()
+    ac = as_completed(loop=client.loop)
     for b in _blocks(plan, todo):
         while ac.count() >= window:
             next(ac).result()
@@ -255,7 +255,8 @@ def execute(plan: grid.Plan, todo: np.ndarray | None, run_id: str, *, client=Non
         except Exception as e:
             if _lost(client) or type(e).__module__.startswith(("distributed", "asyncio")) \
                     or "Cancelled" in type(e).__name__:
-                raise SchedulerError(f"lost the Dask scheduler ({type(e).__name__}: {e})") from None
+                first = (str(e).splitlines() or [""])[0].rstrip(".")
+                raise SchedulerError(f"lost the Dask scheduler ({type(e).__name__}: {first})") from None
             raise
     finally:
         prog.close()

@@ -225,6 +225,12 @@ def _distributed(plan, todo, run_id, step: Callable, client) -> None:
         step()
 
 
+def _from_cluster(e: BaseException) -> bool:
+    """An error of the cluster's plumbing (comm closed, future cancelled...), not of a block."""
+    return type(e).__module__.startswith(("distributed", "asyncio")) or \
+        "Cancelled" in type(e).__name__
+
+
 def _lost(client) -> bool:
     return client.status not in ("running", "connecting")
 
@@ -248,13 +254,10 @@ def execute(plan: grid.Plan, todo: np.ndarray | None, run_id: str, *, client=Non
             return
         try:
             _distributed(plan, todo, run_id, step, client)
-        except (store.StoreError, OSError) as e:
-            if isinstance(e, OSError) and _lost(client):
-                raise SchedulerError(f"lost the Dask scheduler ({type(e).__name__})") from None
+        except store.StoreError:
             raise
         except Exception as e:
-            if _lost(client) or type(e).__module__.startswith(("distributed", "asyncio")) \
-                    or "Cancelled" in type(e).__name__:
+            if _from_cluster(e) or _lost(client):
                 first = (str(e).splitlines() or [""])[0].rstrip(".")
                 raise SchedulerError(f"lost the Dask scheduler ({type(e).__name__}: {first})") from None
             raise

@@ -99,6 +99,12 @@ def _run_sweep(cfg, config: str, **kw):
     sched = kw.get("scheduler")
     resume = _resume_cmd(config, sched)
     old = signal.signal(signal.SIGTERM, _on_sigterm)
+    if sched:  # distributed logs its reconnect tracebacks itself; the CLI says it in one line
+        import logging
+
+        import distributed  # noqa: F401  (configures its loggers on import)
+        for name in [n for n in logging.root.manager.loggerDict if n.startswith("distributed")]:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         return R.run(cfg, **kw)
     except StoreError as e:

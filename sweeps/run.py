@@ -213,7 +213,7 @@ def _distributed(plan, todo, run_id, step: Callable, client) -> None:
     from distributed import as_completed
     window = 2 * max(1, sum(client.nthreads().values()))
     plan_f = client.scatter(plan, broadcast=True)
-    ac = as_completed()
+    ac = as_completed(loop=client.loop)
     for b in _blocks(plan, todo):
         while ac.count() >= window:
             next(ac).result()
@@ -223,6 +223,12 @@ def _distributed(plan, todo, run_id, step: Callable, client) -> None:
     for f in ac:
         f.result()
         step()
+
+
+def _from_cluster(e: BaseException) -> bool:
+    """An error of the cluster's plumbing (comm closed, future cancelled...), not of a block."""
+    return type(e).__module__.startswith(("distributed", "asyncio")) or \
+        "Cancelled" in type(e).__name__
 
 
 def _lost(client) -> bool:
@@ -248,14 +254,12 @@ def execute(plan: grid.Plan, todo: np.ndarray | None, run_id: str, *, client=Non
             return
         try:
             _distributed(plan, todo, run_id, step, client)
-        except (store.StoreError, OSError) as e:
-            if isinstance(e, OSError) and _lost(client):
-                raise SchedulerError(f"lost the Dask scheduler ({type(e).__name__})") from None
+        except store.StoreError:
             raise
         except Exception as e:
-            if _lost(client) or type(e).__module__.startswith(("distributed", "asyncio")) \
-                    or "Cancelled" in type(e).__name__:
-                raise SchedulerError(f"lost the Dask scheduler ({type(e).__name__}: {e})") from None
+            if _from_cluster(e) or _lost(client):
+                first = (str(e).splitlines() or [""])[0].rstrip(".")
+                raise SchedulerError(f"lost the Dask scheduler ({type(e).__name__}: {first})") from None
             raise
     finally:
         prog.close()

@@ -22,6 +22,9 @@ from rooflax.sweeps import run as R
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
+#: `python -m distributed.cli.dask_<x>` with this interpreter: a copied venv's `bin/dask` may
+#: carry another checkout's shebang (its workers would import that checkout's rooflax).
+DASK = [sys.executable, "-m"]
 HW = ["h100-sxm", "b200", "mi300x"]
 MODELS = ["llama-3.1-8b", "deepseek-v3", "gpt-oss-120b"]
 
@@ -187,7 +190,7 @@ def test_dask_cluster_scale_out_and_worker_kill(tmp_path):
     procs = []
     env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False")
     try:
-        procs.append(subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1",
+        procs.append(subprocess.Popen([*DASK, "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
                                        "--port", "0", "--no-dashboard", "--scheduler-file",
                                        str(sched_file)], stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL, env=env))
@@ -197,7 +200,7 @@ def test_dask_cluster_scale_out_and_worker_kill(tmp_path):
         import json
         addr = json.loads(sched_file.read_text())["address"]
         for _ in range(2):
-            procs.append(subprocess.Popen([str(BIN / "dask"), "worker", addr, "--nthreads", "1",
+            procs.append(subprocess.Popen([*DASK, "distributed.cli.dask_worker", addr, "--nthreads", "1",
                                            "--no-dashboard", "--host", "127.0.0.1"],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                           env=env))

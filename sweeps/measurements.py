@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -291,6 +292,11 @@ def write_yaml(items: list[Measurement], path: str | Path) -> None:
 
 
 def default_csv() -> Path:
-    """The shared calibration table (``../shared/reference/measurements/decode_silicon_train.csv``)."""
-    root = Path(__file__).resolve().parent.parent.parent
-    return root / "shared" / "reference" / "measurements" / "decode_silicon_train.csv"
+    """The calibration table: ``shared/reference/measurements/decode_silicon_train.csv`` in a
+    folder above the checkout when present, else the unchanged copy shipped as package data."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        shared = parent / "shared" / "reference" / "measurements" / "decode_silicon_train.csv"
+        if shared.is_file():
+            return shared
+    return Path(str(resources.files("rooflax.sweeps") / "data" / "decode_silicon_train.csv"))

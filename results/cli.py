@@ -54,6 +54,15 @@ def _register_validate(app: typer.Typer) -> None:
 _register_validate(app)
 
 
+def _register_calibrate(app: typer.Typer) -> None:
+    from .silicon import register
+
+    register(app)
+
+
+_register_calibrate(app)
+
+
 # --------------------------------------------------------------------------- helpers
 def _console(stderr: bool = False):
     from rich.console import Console

@@ -9,7 +9,7 @@ prediction equals the bound):
 * **expected maximum of touched experts over EP ranks** (``expert_max``: 0 mean, 1 max) — the
   step waits for the busiest rank (:func:`expected_max_touched`);
 * **realized efficiency** of weight streaming (``weight_bw_eff``), KV streaming (``kv_bw_eff``)
-  and GEMMs (``gemm_eff``) — fractions of the hardware's bandwidth/FLOPS (callers pick the
+  and GEMMs (``gemm_eff``; ``prefill_eff`` for the interleaved prompts) — fractions of the hardware's bandwidth/FLOPS (callers pick the
   weight-streaming value by the weights' precision);
 * **prefill interleaved in aggregated serving** — each step also prefills the B/osl prompts
   that start, ``wl.prompt`` tokens each (``osl``: output tokens per request; inf: off);
@@ -50,7 +50,9 @@ class Engine(_Leaves):
     kv_bw_eff: ArrayLike = 1.0
     """Realized fraction of the replica bandwidth when streaming KV."""
     gemm_eff: ArrayLike = 1.0
-    """Realized fraction of the replica's FLOPS in GEMMs (decode and interleaved prefill)."""
+    """Realized fraction of the replica's FLOPS in decode GEMMs."""
+    prefill_eff: ArrayLike = 1.0
+    """Realized fraction of the replica's FLOPS in the interleaved prefill (large GEMMs)."""
     expert_max: ArrayLike = 0.0
     """0: experts read = mean touched per rank; 1: the expected maximum over EP ranks."""
     osl: ArrayLike = jnp.inf
@@ -132,8 +134,8 @@ def step_time(hw: Hardware, model: Model, wl: Workload, eng: Engine) -> jax.Arra
     With ``Engine()`` (every leaf neutral) this equals :func:`rooflax.core.roofline.t_step`.
     """
     wl = wl.replace(batch=running_batch(hw, model, wl, eng))
-    t_c = (wl.batch * rl.macs_per_seq(model, wl) + prefill_macs(model, wl, eng)) / (
-        hw.replica_macs * eng.gemm_eff)
+    t_c = (wl.batch * rl.macs_per_seq(model, wl) / eng.gemm_eff
+           + prefill_macs(model, wl, eng) / eng.prefill_eff) / hw.replica_macs
     f = model.expert_fraction
     touched = jnp.where(f > 0, touched_fraction(hw, model, wl, eng), 1.0)
     weights = model.weight_bytes * ((1.0 - f) * hw.dp + f * hw.expert_replicas * touched)

@@ -13,12 +13,13 @@ weight_bw_eff_16    1      realized fraction of HBM bandwidth streaming 16-bit w
 weight_bw_eff_8     1      … 8-bit weights (fp8, int8)
 weight_bw_eff_4     1      … 4-bit weights (nvfp4, mxfp4: dequantization and scales)
 kv_bw_eff           1      realized fraction of HBM bandwidth streaming KV (attention kernels)
-gemm_eff            1      realized fraction of peak FLOPS in GEMMs (decode and prefill)
+gemm_eff            1      realized fraction of peak FLOPS in decode GEMMs
+prefill_eff         1      realized fraction of peak FLOPS in the interleaved prefill
 ==================  =====  =====================================================================
 
 Fixed physics (not fitted): the busiest EP rank's experts are read (expected maximum), prompts
 of aggregated serving are interleaved (B/osl per step), and the running batch is what the KV
-capacity holds at ``KV_CAPACITY_FRACTION`` of HBM (engines reserve the rest).
+capacity holds at ``KV_CAPACITY_FRACTION`` of HBM.
 
 The **bound** of a row is :func:`rooflax.core.roofline.t_step` on the same layout with every
 efficiency 1; the **prediction** is :func:`rooflax.core.predict.latency` with a calibration.
@@ -47,9 +48,11 @@ from rooflax.sweeps import catalogs
 from rooflax.sweeps import efficiency as eff
 from rooflax.sweeps.measurements import Measurement
 
-#: Fraction of HBM an engine gives to weights + KV (vLLM gpu_memory_utilization 0.9; SGLang and
-#: TensorRT-LLM reserve similar headroom for activations and CUDA graphs).
-KV_CAPACITY_FRACTION = 0.9
+#: Fraction of HBM counted for weights + KV when limiting the running batch: all of it, so the
+#: limit is certain (engines reserve 5–15 % more for activations and CUDA graphs, e.g. vLLM
+#: gpu_memory_utilization 0.9; with catalog capacities known to a few % a tighter value would
+#: flag runs that do fit, such as DeepSeek-R1 fp8 on 4 B200).
+KV_CAPACITY_FRACTION = 1.0
 
 #: name → (unit, start value, description).
 PARAMETERS: dict[str, tuple[str, float, str]] = {
@@ -59,7 +62,8 @@ PARAMETERS: dict[str, tuple[str, float, str]] = {
     "weight_bw_eff_8": ("1", 0.7, "realized HBM fraction streaming 8-bit weights"),
     "weight_bw_eff_4": ("1", 0.5, "realized HBM fraction streaming 4-bit weights"),
     "kv_bw_eff": ("1", 0.7, "realized HBM fraction streaming KV"),
-    "gemm_eff": ("1", 0.5, "realized fraction of peak FLOPS in GEMMs"),
+    "gemm_eff": ("1", 0.5, "realized fraction of peak FLOPS in decode GEMMs"),
+    "prefill_eff": ("1", 0.5, "realized fraction of peak FLOPS in interleaved prefill"),
 }
 NAMES = list(PARAMETERS)
 
@@ -138,7 +142,7 @@ def engine_of(theta: jax.Array, r: Rows) -> predict.Engine:
     cls = jnp.asarray(r.weight_class)[None, :]
     return predict.Engine(
         t_layer=theta[0], t_overhead=theta[1], weight_bw_eff=jnp.take_along_axis(theta, cls, 0)[0],
-        kv_bw_eff=theta[5], gemm_eff=theta[6], expert_max=1.0, osl=r.osl,
+        kv_bw_eff=theta[5], gemm_eff=theta[6], prefill_eff=theta[7], expert_max=1.0, osl=r.osl,
         kv_capacity_fraction=KV_CAPACITY_FRACTION)
 
 

@@ -174,7 +174,7 @@ def test_synthetic_table_recovered_within_uncertainty():
     rows = [x for x in M.read(M.default_csv()) if isinstance(x, M.Measurement)]
     pick = [rows[i] for i in rng.choice(len(rows), 160, replace=False)]
     r = C.rows(pick)
-    truth = np.asarray([6e-5, 1.5e-3, 0.85, 0.75, 0.6, 0.7, 0.45])
+    truth = np.asarray([6e-5, 1.5e-3, 0.85, 0.75, 0.6, 0.7, 0.45, 0.6])
     y = np.asarray(C.predicted_s(jnp.asarray(truth), r)) * np.exp(rng.normal(0, 0.03, len(pick)))
     r.measured_s = y
     cal = C.fit(r, robust=None, iterations=60)

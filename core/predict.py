@@ -4,8 +4,10 @@
 adds, each term here a leaf of :class:`Engine` with a neutral default (all defaults: the
 prediction equals the bound):
 
+* **kernels in sequence** (``per_kernel``): dense GEMMs, routed experts and attention are each
+  bound by their own resource and run one after another;
 * **fixed step time** — kernel launches and synchronization per decoder layer (``t_layer``, s per
-  layer) plus the engine's per-step scheduling and sampling (``t_overhead``, s per step);
+  layer; ``t_moe_layer`` more per MoE layer) plus the engine's per-step scheduling and sampling (``t_overhead``, s per step);
 * **expected maximum of touched experts over EP ranks** (``expert_max``: 0 mean, 1 max) — the
   step waits for the busiest rank (:func:`expected_max_touched`);
 * **realized efficiency** of weight streaming (``weight_bw_eff``), KV streaming (``kv_bw_eff``)
@@ -43,6 +45,8 @@ class Engine(_Leaves):
 
     t_layer: ArrayLike = 0.0
     """Fixed time per decoder layer per step (kernel launches, synchronization), s."""
+    t_moe_layer: ArrayLike = 0.0
+    """Extra fixed time per MoE layer per step (router, top-k, dispatch/combine kernels), s."""
     t_overhead: ArrayLike = 0.0
     """Fixed time per step (scheduling, sampling, host work), s."""
     weight_bw_eff: ArrayLike = 1.0
@@ -51,8 +55,13 @@ class Engine(_Leaves):
     """Realized fraction of the replica bandwidth when streaming KV."""
     gemm_eff: ArrayLike = 1.0
     """Realized fraction of the replica's FLOPS in decode GEMMs."""
+    attn_eff: ArrayLike = 1.0
+    """Realized fraction of the replica's FLOPS in decode attention kernels (often 16-bit)."""
     prefill_eff: ArrayLike = 1.0
     """Realized fraction of the replica's FLOPS in the interleaved prefill (large GEMMs)."""
+    per_kernel: ArrayLike = 0.0
+    """0: the seeds' max(T_compute, T_memory) over the whole step; 1: Σ over kernel classes (dense
+    GEMMs, routed experts, attention) of each one's max — kernels run in sequence."""
     expert_max: ArrayLike = 0.0
     """0: experts read = mean touched per rank; 1: the expected maximum over EP ranks."""
     osl: ArrayLike = jnp.inf
@@ -124,25 +133,50 @@ def prefill_macs(model: Model, wl: Workload, eng: Engine) -> jax.Array:
 
 
 def fixed_time(model: Model, eng: Engine) -> jax.Array:
-    """t_layer·layers + t_overhead, s per step."""
-    return eng.t_layer * model.layers + eng.t_overhead
+    """t_layer·layers + t_moe_layer·moe_layers + t_overhead, s per step."""
+    return eng.t_layer * model.layers + eng.t_moe_layer * model.moe_layers + eng.t_overhead
+
+
+def _kernel_times(hw: Hardware, model: Model, wl: Workload, eng: Engine):
+    """(compute, memory) times of the three kernel classes of a decode step, s, each (c, m):
+
+    dense GEMMs (attention projections, dense FFN, shared experts, LM head), routed-expert GEMMs,
+    attention over the cache. Prefill MACs of the interleaved prompts go with the dense GEMMs.
+    """
+    spec = jnp.asarray(wl.spec_k) + 1.0
+    f = model.expert_fraction
+    routed_active = model.n_total * f * jnp.where(f > 0, model.expert_activation, 0.0)
+    c_attn = wl.batch * spec * rl.attn_flops(model, wl) / 2.0
+    c_exp = wl.batch * spec * routed_active
+    c_dense = wl.batch * spec * (model.n_active - routed_active)
+    touched = jnp.where(f > 0, touched_fraction(hw, model, wl, eng), 1.0)
+    m_dense = model.weight_bytes * (1.0 - f) * hw.dp / (hw.replica_bw * eng.weight_bw_eff)
+    m_exp = model.weight_bytes * f * hw.expert_replicas * touched / (hw.replica_bw * eng.weight_bw_eff)
+    m_attn = wl.batch * rl.kv_read_bytes(model, wl) * rl.kv_replicas(hw, model) / (
+        hw.replica_bw * eng.kv_bw_eff)
+    macs = hw.replica_macs * eng.gemm_eff
+    c_pre = prefill_macs(model, wl, eng) / (hw.replica_macs * eng.prefill_eff)
+    c_attn = c_attn / (hw.replica_macs * eng.attn_eff)
+    return (c_dense / macs + c_pre, m_dense), (c_exp / macs, m_exp), (c_attn, m_attn)
 
 
 def step_time(hw: Hardware, model: Model, wl: Workload, eng: Engine) -> jax.Array:
-    """Predicted decode step, s: realized compute/memory/comm combined as the seeds do + fixed time.
+    """Predicted decode step, s: realized compute/memory/comm combined + fixed time.
 
-    With ``Engine()`` (every leaf neutral) this equals :func:`rooflax.core.roofline.t_step`.
+    ``per_kernel`` 0 (the seeds): one max(ΣT_compute, ΣT_memory); 1: each kernel class bound by
+    its own resource, Σ max(c_i, m_i) (kernels run one after another). With ``Engine()`` (every
+    leaf neutral) this equals :func:`rooflax.core.roofline.t_step`.
     """
     wl = wl.replace(batch=running_batch(hw, model, wl, eng))
-    t_c = (wl.batch * rl.macs_per_seq(model, wl) / eng.gemm_eff
-           + prefill_macs(model, wl, eng) / eng.prefill_eff) / hw.replica_macs
-    f = model.expert_fraction
-    touched = jnp.where(f > 0, touched_fraction(hw, model, wl, eng), 1.0)
-    weights = model.weight_bytes * ((1.0 - f) * hw.dp + f * hw.expert_replicas * touched)
-    kv = wl.batch * rl.kv_read_bytes(model, wl) * rl.kv_replicas(hw, model)
-    t_m = weights / (hw.replica_bw * eng.weight_bw_eff) + kv / (hw.replica_bw * eng.kv_bw_eff)
+    kernels = _kernel_times(hw, model, wl, eng)
+    t_c = sum(k[0] for k in kernels)
+    t_m = sum(k[1] for k in kernels)
+    seeds = jnp.maximum(t_c, t_m)
+    per_kernel = sum(jnp.maximum(c, m) for c, m in kernels)
+    cm = seeds + eng.per_kernel * (per_kernel - seeds)
     t_k = rl.t_comm(hw, model, wl)
-    return rl.combine(t_c, t_m, t_k, hw.overlap) + fixed_time(model, eng)
+    both = hw.overlap * jnp.maximum(cm, t_k) + (1.0 - hw.overlap) * (cm + t_k)
+    return both + fixed_time(model, eng)
 
 
 def latency(hw: Hardware, model: Model, wl: Workload, eng: Engine) -> jax.Array:

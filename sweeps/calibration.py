@@ -9,15 +9,18 @@ parameter           unit   meaning
 ==================  =====  =====================================================================
 t_layer             s      fixed time per decoder layer per step (launches, synchronization)
 t_overhead          s      fixed time per step (scheduling, sampling)
+t_moe_layer         s      extra fixed time per MoE layer (router, top-k, dispatch/combine kernels)
 weight_bw_eff_16    1      realized fraction of HBM bandwidth streaming 16-bit weights
 weight_bw_eff_8     1      … 8-bit weights (fp8, int8)
 weight_bw_eff_4     1      … 4-bit weights (nvfp4, mxfp4: dequantization and scales)
 kv_bw_eff           1      realized fraction of HBM bandwidth streaming KV (attention kernels)
 gemm_eff            1      realized fraction of peak FLOPS in decode GEMMs
 prefill_eff         1      realized fraction of peak FLOPS in the interleaved prefill
+attn_eff            1      realized fraction of peak FLOPS in decode attention kernels
 ==================  =====  =====================================================================
 
-Fixed physics (not fitted): the busiest EP rank's experts are read (expected maximum), prompts
+Fixed physics (not fitted): kernels in sequence (dense GEMMs, experts, attention each bound by
+its own resource), the busiest EP rank's experts are read (expected maximum), prompts
 of aggregated serving are interleaved (B/osl per step), and the running batch is what the KV
 capacity holds at ``KV_CAPACITY_FRACTION`` of HBM.
 
@@ -58,12 +61,14 @@ KV_CAPACITY_FRACTION = 1.0
 PARAMETERS: dict[str, tuple[str, float, str]] = {
     "t_layer": ("s", 2e-5, "fixed time per decoder layer per step"),
     "t_overhead": ("s", 2e-3, "fixed time per step"),
+    "t_moe_layer": ("s", 2e-5, "extra fixed time per MoE layer per step"),
     "weight_bw_eff_16": ("1", 0.8, "realized HBM fraction streaming 16-bit weights"),
     "weight_bw_eff_8": ("1", 0.7, "realized HBM fraction streaming 8-bit weights"),
     "weight_bw_eff_4": ("1", 0.5, "realized HBM fraction streaming 4-bit weights"),
     "kv_bw_eff": ("1", 0.7, "realized HBM fraction streaming KV"),
     "gemm_eff": ("1", 0.5, "realized fraction of peak FLOPS in decode GEMMs"),
     "prefill_eff": ("1", 0.5, "realized fraction of peak FLOPS in interleaved prefill"),
+    "attn_eff": ("1", 0.3, "realized fraction of peak FLOPS in decode attention"),
 }
 NAMES = list(PARAMETERS)
 
@@ -140,10 +145,12 @@ def engine_of(theta: jax.Array, r: Rows) -> predict.Engine:
     n = len(r.items)
     theta = jnp.broadcast_to(jnp.reshape(theta, (len(NAMES), -1)), (len(NAMES), n))
     cls = jnp.asarray(r.weight_class)[None, :]
+    t = dict(zip(NAMES, theta, strict=True))
     return predict.Engine(
-        t_layer=theta[0], t_overhead=theta[1], weight_bw_eff=jnp.take_along_axis(theta, cls, 0)[0],
-        kv_bw_eff=theta[5], gemm_eff=theta[6], prefill_eff=theta[7], expert_max=1.0, osl=r.osl,
-        kv_capacity_fraction=KV_CAPACITY_FRACTION)
+        t_layer=t["t_layer"], t_moe_layer=t["t_moe_layer"], t_overhead=t["t_overhead"],
+        weight_bw_eff=jnp.take_along_axis(theta, cls, 0)[0], kv_bw_eff=t["kv_bw_eff"],
+        gemm_eff=t["gemm_eff"], prefill_eff=t["prefill_eff"], attn_eff=t["attn_eff"],
+        per_kernel=1.0, expert_max=1.0, osl=r.osl, kv_capacity_fraction=KV_CAPACITY_FRACTION)
 
 
 def predicted_s(theta: jax.Array, r: Rows) -> jax.Array:
@@ -232,8 +239,22 @@ def subset(r: Rows, mask: np.ndarray) -> Rows:
                 jnp.asarray(r.osl)[idx], r.weight_class[idx], r.measured_s[idx])
 
 
+#: Loader rules whose rows carry an inferred (not stated) running batch: predicted and validated,
+#: but not used to fit the calibration.
+NOT_TRAINING = ("disagg-batch-from-concurrency",)
+
+
+def training_rows(r: Rows) -> Rows:
+    """The rows a calibration is fitted on: all but those of :data:`NOT_TRAINING` rules."""
+    keep = np.asarray([not set(m.rules) & set(NOT_TRAINING) for m in r.items])
+    return subset(r, keep) if keep.any() else r
+
+
 def calibrate(r: Rows, *, per: str | None = None, **kw: Any) -> Calibration:
-    """A global calibration; with ``per="engine"`` also one per engine (global as the fallback)."""
+    """A global calibration; with ``per="engine"`` also one per engine (global as the fallback).
+
+    Fitted on :func:`training_rows` (rows with a stated running batch)."""
+    r = training_rows(r)
     cal = fit(r, **kw)
     if per == "engine":
         for engine in sorted({m.engine for m in r.items}):

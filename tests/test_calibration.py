@@ -88,6 +88,23 @@ def test_fixed_time_and_prefill_closed_forms():
     assert float(t1 - t0) == pytest.approx(float(extra / hw.replica_macs), rel=1e-9)
 
 
+def test_per_kernel_sum_closed_form():
+    """Dense GQA, a batch where the GEMMs are compute-bound and attention is KV-bound: kernels in
+    sequence take T_gemm_compute + T_kv instead of the seeds' max over the whole step."""
+    model = parallel.extended_model(catalogs.architecture("llama-3.1-8b"))
+    hw = catalogs.hardware("h100-sxm")
+    wl = rc.Workload(batch=2048.0, context=8192.0)
+    gemm = 2048 * float(model.n_active) / float(hw.replica_macs)
+    kv_bytes = 2048 * float(rc.kv_read_bytes(model, wl))
+    attn_c = 2048 * float(rc.attn_flops(model, wl)) / 2 / float(hw.replica_macs)
+    weights = float(model.weight_bytes) / float(hw.replica_bw)
+    assert gemm > weights and kv_bytes / float(hw.replica_bw) > attn_c
+    expected = gemm + kv_bytes / float(hw.replica_bw)
+    got = predict.step_time(hw, model, wl, predict.Engine(per_kernel=1.0))
+    assert float(got) == pytest.approx(expected, rel=1e-9)
+    assert float(rc.t_step(hw, model, wl)) < expected
+
+
 def test_kv_capacity_limits_running_batch():
     hw, model, wl = _dsv3_trees(1e6)
     eng = predict.Engine(kv_capacity_fraction=0.9)
@@ -174,7 +191,7 @@ def test_synthetic_table_recovered_within_uncertainty():
     rows = [x for x in M.read(M.default_csv()) if isinstance(x, M.Measurement)]
     pick = [rows[i] for i in rng.choice(len(rows), 160, replace=False)]
     r = C.rows(pick)
-    truth = np.asarray([6e-5, 1.5e-3, 0.85, 0.75, 0.6, 0.7, 0.45, 0.6])
+    truth = np.asarray([6e-5, 1.5e-3, 3e-5, 0.85, 0.75, 0.6, 0.7, 0.45, 0.6, 0.3])
     y = np.asarray(C.predicted_s(jnp.asarray(truth), r)) * np.exp(rng.normal(0, 0.03, len(pick)))
     r.measured_s = y
     cal = C.fit(r, robust=None, iterations=60)

@@ -65,7 +65,8 @@ def _explain_fast(m, running: float, bound_ms: float) -> str:
         reasons.append(f"queueing: TTFT {m.ttft_ms / 1e3:.0f} s > {QUEUE_TTFT_S:.0f} s")
     quirks = [r for r in m.rules if r in ("ep-scaled-layout", "ep-scaled-layout-no-id",
                                          "moe-wider-than-attention",
-                                         "disagg-batch-from-concurrency")]
+                                         "disagg-batch-from-concurrency",
+                                         "concurrency-not-recorded")]
     if quirks:
         reasons.append("layout/batch from loader rule " + ", ".join(quirks))
     return "; ".join(reasons) or "unexplained"

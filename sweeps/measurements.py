@@ -52,6 +52,8 @@ RULES: dict[str, str] = {
     "disagg-batch-from-concurrency": "disagg rows without decode_batch_size: running batch per decode "
                                      "worker = silicon_concurrency / decode_num_workers (1 worker "
                                      "when not stated)",
+    "concurrency-not-recorded": "the source records no silicon_concurrency (and the id none): the "
+                                "running batch is the table's batch_size, unverified",
     "precision-missing": "precision columns empty: the checkpoint's native precision (bf16)",
     "kv-precision": "KV precision is not in the table: fp8 for TensorRT-LLM runs at fp8/fp4, bf16 "
                     "otherwise",
@@ -194,6 +196,8 @@ def _disagg_layout(row: dict[str, str], moe: bool) -> tuple[dict[str, int], floa
               "moe_tp": mtp, "moe_ep": mep}
     per_rank = _num(row, "decode_batch_size")
     if per_rank is not None:
+        if _source_field(row.get("silicon_data_source", ""), "silicon_concurrency") is None:
+            rules.append("concurrency-not-recorded")
         return layout, per_rank * adp, rules
     conc = _source_field(row.get("silicon_data_source", ""), "silicon_concurrency")
     if conc is None:
@@ -223,6 +227,8 @@ def measurement_from_row(row: dict[str, str]) -> Measurement | Skipped:
             return Skipped(row_id=rid, reason="batch_size: not stated")
         batch = per_rank * _int(_num(row, "attention_dp_size"))
         rules.append("agg-batch")
+        if conc is None:
+            rules.append("concurrency-not-recorded")
         conc = conc if conc is not None else batch
     elif mode == "disagg":
         layout, batch, rules = _disagg_layout(row, moe)

@@ -199,3 +199,42 @@ def test_synthetic_table_recovered_within_uncertainty():
         est, sig = cal.values[name], cal.sigmas[name]
         assert math.isfinite(sig) and sig > 0
         assert abs(est - t) <= 3 * sig + 1e-12, (name, est, sig, t)
+
+
+# -- the CLI --------------------------------------------------------------------------------------
+def _small_csv(tmp_path, n=12):
+    lines = M.default_csv().read_text(encoding="utf-8").splitlines()
+    path = tmp_path / "few.csv"
+    path.write_text("\n".join(lines[: n + 1]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_cli_validate_csv_json_and_bad_options(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from rooflax.results.cli import app
+
+    runner = CliRunner()
+    path = _small_csv(tmp_path)
+    res = runner.invoke(app, ["validate", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["summary"]["expressed"] == 12 and len(out["rows"]) == 12
+    for row in out["rows"]:  # bound ≤ prediction: at the stated batch the physics only adds time
+        if row["running_batch"] == row["batch"]:
+            assert row["bound_ms"] <= row["predicted_ms"] * (1 + 1e-9)
+        assert row["pred/meas"] == pytest.approx(row["predicted_ms"] / row["measured_ms"])
+    bad = runner.invoke(app, ["validate", str(path), "--cv", "colour"])
+    assert bad.exit_code == 2 and "--cv" in bad.output and "Traceback" not in bad.output
+    missing = runner.invoke(app, ["calibrate", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "c.yaml")])
+    assert missing.exit_code == 2 and not (tmp_path / "c.yaml").exists()
+
+
+def test_shipped_calibration_is_physical():
+    cal = C.load()
+    for name in ("weight_bw_eff_16", "weight_bw_eff_8", "weight_bw_eff_4", "kv_bw_eff", "gemm_eff",
+                 "prefill_eff", "attn_eff"):
+        assert 0 < cal.values[name] <= 1.0, name
+    assert set(cal.values) == set(C.NAMES)

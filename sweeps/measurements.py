@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 Mode = Literal["agg", "disagg-decode", "prefill"]
 Quantity = Literal["tpot_ms", "ttft_ms", "output_tok_s_per_gpu", "tok_s_per_user"]
@@ -93,6 +93,15 @@ class Measurement(BaseModel):
     value: float = Field(gt=0)
     ttft_ms: float | None = Field(None, description="the run's measured TTFT (queueing evidence)")
     rules: list[str] = Field(default_factory=list, description="loader rules applied (RULES)")
+
+    @field_validator("weights", "experts", "kv", "compute")
+    @classmethod
+    def _known_precision(cls, value: str) -> str:
+        from rooflax.core.specs import PRECISION_BYTES
+
+        if value.lower() not in PRECISION_BYTES:
+            raise ValueError(f"expected one of {', '.join(PRECISION_BYTES)}, found {value!r}")
+        return value.lower()
 
 
 class Skipped(BaseModel):
@@ -265,7 +274,10 @@ def read_aiconfigurator_csv(path: str | Path) -> list[Measurement | Skipped]:
 
 def read_yaml(path: str | Path) -> list[Measurement | Skipped]:
     """A structured YAML file: ``measurements: [{Measurement fields}, …]``."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     items = data.get("measurements") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise ValueError(f"{path}: measurements: expected a list of measurements, found "

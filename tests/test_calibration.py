@@ -181,6 +181,13 @@ def test_yaml_round_trip(tmp_path):
     m = M.measurement_from_row(row)
     M.write_yaml([m], tmp_path / "m.yaml")
     assert M.read(tmp_path / "m.yaml") == [m]
+    bad = m.model_dump() | {"kv": "fp3"}
+    (tmp_path / "bad.yaml").write_text(__import__("yaml").safe_dump({"measurements": [bad]}))
+    (skip,) = M.read(tmp_path / "bad.yaml")
+    assert isinstance(skip, M.Skipped) and "kv" in skip.reason and "fp3" in skip.reason
+    (tmp_path / "broken.yaml").write_text("measurements: [\n")
+    with pytest.raises(ValueError, match="broken.yaml"):
+        M.read(tmp_path / "broken.yaml")
 
 
 # -- calibration recovers known parameters ------------------------------------------------------

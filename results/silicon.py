@@ -260,5 +260,6 @@ def run_validate(path: Path, *, as_json: bool, cv: str | None, per: str | None,
         typer.echo(json.dumps({"schema": "rooflax.validate-silicon/1", "file": str(path),
                                "cv": cv, **out}, indent=1, default=str))
         return
-    title = f"TPOT, predicted ({'cross-validated by ' + cv if cv else 'shipped calibration'})"
+    source = f"calibration {calibration}" if calibration else "shipped calibration"
+    title = f"TPOT, predicted ({'cross-validated by ' + cv if cv else source})"
     typer.echo(format_summary(out["summary"], title))

@@ -42,6 +42,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from . import optimum as opt
 from . import prefill
@@ -748,3 +749,26 @@ def fit(problem: Problem, *, starts: int = 8, seed: int = 0, iterations: int = 1
         singular_values=[float(x) for x in sv_full], condition=condition, rank=rank,
         unconstrained=unconstrained, starts=int(len(costs)), starts_agreeing=agree,
         other_minima=others, warnings=warnings)
+
+
+# --------------------------------------------------------------------------- plain least squares
+def least_squares(residual: Callable[[jax.Array], jax.Array], x0: ArrayLike, *,
+                  iterations: int = 100) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """Minimize Σ residual(x)² by the Levenberg–Marquardt engine of :func:`fit` (JAX Jacobian).
+
+    For callers whose residual is already one vectorized function of the parameters (e.g. a
+    calibration over thousands of measured rows). Returns (x, covariance, χ², residual count);
+    the covariance is s²·(JᵀJ)⁻¹ with s² = χ²/(n − k) (the residual scale estimated from the fit).
+    """
+    x0 = jnp.asarray(x0, jnp.float64)
+
+    def safe(x):
+        r = residual(x)
+        return jnp.where(jnp.isfinite(r), r, 1e6)
+
+    x, chi2 = jax.jit(lambda u: _lm(safe, u, jnp.ones_like(u), iterations))(x0)
+    J = np.asarray(jax.jacfwd(safe)(x))
+    n, k = J.shape
+    s2 = float(chi2) / max(n - k, 1)
+    cov = np.linalg.pinv(J.T @ J) * s2
+    return np.asarray(x), cov, float(chi2), n

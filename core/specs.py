@@ -30,7 +30,8 @@ import numpy as np
 from jax.typing import ArrayLike
 
 #: Bytes per element of the precisions rooflax knows. ``mxfp4`` is 4 bits plus
-#: one 8-bit scale per 32 elements (4.25 bits).
+#: one 8-bit scale per 32 elements (4.25 bits); ``nvfp4`` is 4 bits plus one fp8 scale per 16
+#: elements (4.5 bits).
 PRECISION_BYTES: dict[str, float] = {
     "fp32": 4.0,
     "bf16": 2.0,
@@ -41,6 +42,7 @@ PRECISION_BYTES: dict[str, float] = {
     "fp4": 0.5,
     "int4": 0.5,
     "mxfp4": 4.25 / 8,
+    "nvfp4": 4.5 / 8,
 }
 
 SECONDS_PER_HOUR = 3600.0  # s/h

@@ -115,6 +115,15 @@ def _register_validate(app: typer.Typer) -> None:
 _register_validate(app)
 
 
+def _register_calibrate(app: typer.Typer) -> None:
+    from .silicon import register
+
+    register(app)
+
+
+_register_calibrate(app)
+
+
 # --------------------------------------------------------------------------- helpers
 def _console(stderr: bool = False):
     """A rich console that never interprets markup in user strings or units (``[s]``) and fits

@@ -363,12 +363,22 @@ def register(app) -> None:
     def validate_cmd(
         file: Path | None = typer.Argument(None, help="validation YAML (default: ../shared/reference/validation.yaml, else the copy shipped with rooflax)"),
         as_json: bool = typer.Option(False, "--json", help="rows as JSON"),
+        cv: str | None = typer.Option(None, "--cv", help="measurement tables: leave-one-group-out "
+                                      "cross-validation by system, model or engine"),
+        per: str | None = typer.Option(None, "--per", help="with --cv: calibrate per engine"),
+        calibration: Path | None = typer.Option(None, "--calibration", help="measurement tables: "
+                                                "calibration YAML (default: the shipped one)"),
     ) -> None:
-        """Compare the model with published measurements: measured, bound, predicted, ratios."""
+        """Compare the model with measurements: measured, bound, predicted (a measurement CSV/YAML: TPOT per row + summary)."""
         path = file or default_path()
         if not Path(path).exists():
             typer.echo(f"error: no such file: {path}", err=True)
             raise typer.Exit(2)
+        from . import silicon
+
+        if silicon.is_measurement_file(Path(path)):
+            silicon.run_validate(Path(path), as_json=as_json, cv=cv, per=per, calibration=calibration)
+            return
         rows = validate(path)
         if as_json:
             typer.echo(json.dumps({"schema": "rooflax.validate/1", "file": str(path), "rows": rows},

@@ -25,8 +25,8 @@ PRESETS = {"gb200-nvl72": ("gb200", 72), "hgx-h100-8": ("h100-sxm", 8),
 MODEL_KEYS = [
     "deepseek-v3", "deepseek-v2", "deepseek-v2-lite", "kimi-k2", "llama-3.1-8b",
     "llama-3.1-70b", "llama-3.1-405b", "llama-2-70b", "qwen3-235b-a22b", "qwen3-30b-a3b",
-    "gpt-oss-120b", "gpt-oss-20b", "mixtral-8x7b", "gemma-3-27b", "qwen3.5-397b-a17b", "kimi-k2.5",
-    "glm-5", "minimax-m2.5",
+    "gpt-oss-120b", "gpt-oss-20b", "mixtral-8x7b", "gemma-3-27b", "qwen3-32b",
+    "qwen3.5-397b-a17b", "kimi-k2.5", "glm-5", "minimax-m2.5",
 ]
 # Published counts are rounded ("2.4B" for DeepSeek-V2-Lite, whose derived and reference
 # active count is 2.451B: the 2% band plus half the last published digit).
@@ -217,3 +217,16 @@ def test_tables():
     assert all(r["source"] for r in hw_rows + m_rows)
     row = next(r for r in m_rows if r["name"] == "llama-3.1-70b")
     assert row["kv_bytes_per_token_bf16"] == 327680
+
+
+@pytest.mark.parametrize(("name", "key"), [
+    ("h100_sxm", "h100-sxm"), ("H200_SXM", "h200"), ("b200_sxm", "b200"),
+    ("deepseek-ai/DeepSeek-R1", "deepseek-v3"), ("nvidia/DeepSeek-R1-NVFP4", "deepseek-v3"),
+    ("meta-llama/Llama-3.1-70B", "llama-3.1-70b"), ("Qwen/Qwen3-32B", "qwen3-32b"),
+    ("Qwen/Qwen3-235B-A22B-FP8", "qwen3-235b-a22b"), ("openai/gpt-oss-120b", "gpt-oss-120b"),
+    ("nvidia/Llama-3.1-8B-Instruct-FP8", "llama-3.1-8b"),
+])
+def test_names_as_engines_spell_them(name, key):
+    """The measurement table's system and model_path spellings resolve as aliases."""
+    resolve = catalogs.resolve_hardware if "_sxm" in name.lower() else catalogs.resolve_model
+    assert resolve(name) == key

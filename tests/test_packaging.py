@@ -27,6 +27,8 @@ def test_wheel_imports_outside_the_repo(tmp_path):
     assert "rooflax/sweeps/catalog/hardware.yaml" in names
     assert "rooflax/sweeps/catalog/models.yaml" in names
     assert "rooflax/results/data/validation.yaml" in names
+    assert "rooflax/sweeps/catalog/calibration.yaml" in names
+    assert "rooflax/sweeps/data/decode_silicon_train.csv" in names
     assert not any(n.startswith(("core/", "sweeps/", "results/", "tests/")) for n in names)
 
     unpacked = tmp_path / "site"

@@ -1,0 +1,287 @@
+"""Calibration of the predicted decode step (:mod:`rooflax.core.predict`) on measured silicon.
+
+A few physical parameters, shared by every chip, model and engine (no per-system or per-model
+table), are fitted by Levenberg–Marquardt on the JAX Jacobian (:func:`rooflax.core.fit.least_squares`)
+to the log of measured TPOT:
+
+==================  =====  =====================================================================
+parameter           unit   meaning
+==================  =====  =====================================================================
+t_layer             s      fixed time per decoder layer per step (launches, synchronization)
+t_overhead          s      fixed time per step (scheduling, sampling)
+t_moe_layer         s      extra fixed time per MoE layer (router, top-k, dispatch/combine kernels)
+weight_bw_eff_16    1      realized fraction of HBM bandwidth streaming 16-bit weights
+weight_bw_eff_8     1      … 8-bit weights (fp8, int8)
+weight_bw_eff_4     1      … 4-bit weights (nvfp4, mxfp4: dequantization and scales)
+kv_bw_eff           1      realized fraction of HBM bandwidth streaming KV (attention kernels)
+gemm_eff            1      realized fraction of peak FLOPS in decode GEMMs
+prefill_eff         1      realized fraction of peak FLOPS in the interleaved prefill
+attn_eff            1      realized fraction of peak FLOPS in decode attention kernels
+==================  =====  =====================================================================
+
+Fixed physics (not fitted): kernels in sequence (dense GEMMs, experts, attention each bound by
+its own resource), the busiest EP rank's experts are read (expected maximum), prompts
+of aggregated serving are interleaved (B/osl per step), and the running batch is what the KV
+capacity holds at ``KV_CAPACITY_FRACTION`` of HBM.
+
+The **bound** of a row is :func:`rooflax.core.roofline.t_step` on the same layout with every
+efficiency 1; the **prediction** is :func:`rooflax.core.predict.latency` with a calibration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import yaml
+
+from rooflax.core import fit as core_fit
+from rooflax.core import parallel, predict
+from rooflax.core import roofline as rl
+from rooflax.core.specs import Hardware, Model, Workload, precision_bytes
+from rooflax.sweeps import catalogs
+from rooflax.sweeps import efficiency as eff
+from rooflax.sweeps.measurements import Measurement
+
+#: Fraction of HBM counted for weights + KV when limiting the running batch: all of it, so the
+#: limit is certain (engines reserve 5–15 % more for activations and CUDA graphs, e.g. vLLM
+#: gpu_memory_utilization 0.9; with catalog capacities known to a few % a tighter value would
+#: flag runs that do fit, such as DeepSeek-R1 fp8 on 4 B200).
+KV_CAPACITY_FRACTION = 1.0
+
+#: name → (unit, start value, description).
+PARAMETERS: dict[str, tuple[str, float, str]] = {
+    "t_layer": ("s", 2e-5, "fixed time per decoder layer per step"),
+    "t_overhead": ("s", 2e-3, "fixed time per step"),
+    "t_moe_layer": ("s", 2e-5, "extra fixed time per MoE layer per step"),
+    "weight_bw_eff_16": ("1", 0.8, "realized HBM fraction streaming 16-bit weights"),
+    "weight_bw_eff_8": ("1", 0.7, "realized HBM fraction streaming 8-bit weights"),
+    "weight_bw_eff_4": ("1", 0.5, "realized HBM fraction streaming 4-bit weights"),
+    "kv_bw_eff": ("1", 0.7, "realized HBM fraction streaming KV"),
+    "gemm_eff": ("1", 0.5, "realized fraction of peak FLOPS in decode GEMMs"),
+    "prefill_eff": ("1", 0.5, "realized fraction of peak FLOPS in interleaved prefill"),
+    "attn_eff": ("1", 0.3, "realized fraction of peak FLOPS in decode attention"),
+}
+NAMES = list(PARAMETERS)
+
+
+def _bits_class(precision: str) -> str:
+    bits = 8 * precision_bytes(precision)
+    return "weight_bw_eff_16" if bits > 12 else ("weight_bw_eff_8" if bits > 6 else "weight_bw_eff_4")
+
+
+def compute_precision(hw_key: str, precision: str) -> str:
+    """The chip's peak to use: the weights' precision where the chip has it (nvfp4/mxfp4 → fp4),
+    else fp8, else bf16 (weight-only quantization computes at a wider precision)."""
+    want = {"nvfp4": "fp4", "mxfp4": "fp4", "fp16": "bf16"}.get(precision, precision)
+    peaks = catalogs.hardware_entry(hw_key)["peak_tflops_dense"]
+    for p in (want, "fp8", "bf16"):
+        if peaks.get(p) is not None:
+            return p
+    return "bf16"
+
+
+@functools.cache
+def _model(model_key: str, weights: str, experts: str, kv: str) -> Model:
+    arch = catalogs.architecture(model_key)
+    m = parallel.extended_model(arch, weights=weights, kv=kv)
+    f = float(m.expert_fraction)
+    w = (1.0 - f) * precision_bytes(weights) + f * precision_bytes(experts)
+    return m.replace(bytes_per_weight=w)
+
+
+def _row_trees(m: Measurement) -> tuple[Hardware, Model, Workload, dict[str, float]]:
+    hw_key = catalogs.resolve_hardware(m.hardware)
+    model_key = catalogs.resolve_model(m.model)
+    prec = compute_precision(hw_key, m.compute)
+    hw = catalogs.hardware(hw_key, chips=float(m.chips), precision=prec)
+    hw = hw.replace(link_bw=eff.link_bw(hw_key), dp=float(m.attention_dp), expert_replicas=1.0,
+                    moe_ep=1.0 if m.moe_ep > 1 else 0.0)
+    model = _model(model_key, m.weights, m.experts, m.kv)
+    wl = Workload(batch=float(m.batch), context=m.isl + m.osl / 2.0, prompt=float(m.isl))
+    extra = {"osl": m.osl if m.mode == "agg" else math.inf,
+             "class": NAMES.index(_bits_class(m.weights))}
+    return hw, model, wl, extra
+
+
+@dataclasses.dataclass
+class Rows:
+    """Measurements stacked into pytrees of shape (N,) for one vectorized evaluation."""
+
+    items: list[Measurement]
+    hw: Hardware
+    model: Model
+    wl: Workload
+    osl: jax.Array
+    weight_class: np.ndarray   # index into NAMES of each row's weight-streaming efficiency
+    measured_s: np.ndarray     # measured TPOT, s
+
+
+def _stack_np(items: list[Any]) -> Any:
+    """Pytrees of scalars → one pytree of (N,) arrays (numpy: fast for thousands of rows)."""
+    return jax.tree.map(lambda *xs: jnp.asarray(np.asarray(xs, dtype=float)), *items)
+
+
+def rows(items: Sequence[Measurement]) -> Rows:
+    """Stack expressible measurements (TPOT rows); raises KeyError/ValueError on a bad name."""
+    trees = [_row_trees(m) for m in items]
+    hw, model, wl = (_stack_np([t[i] for t in trees]) for i in range(3))
+    return Rows(list(items), hw, model, wl, jnp.asarray([t[3]["osl"] for t in trees]),
+                np.asarray([t[3]["class"] for t in trees]),
+                np.asarray([m.value * 1e-3 for m in items]))
+
+
+def engine_of(theta: jax.Array, r: Rows) -> predict.Engine:
+    """The per-row :class:`Engine` of parameters θ (natural units, ordered as :data:`NAMES`;
+    shape (k,) for all rows, or (k, N) row by row)."""
+    n = len(r.items)
+    theta = jnp.broadcast_to(jnp.reshape(theta, (len(NAMES), -1)), (len(NAMES), n))
+    cls = jnp.asarray(r.weight_class)[None, :]
+    t = dict(zip(NAMES, theta, strict=True))
+    return predict.Engine(
+        t_layer=t["t_layer"], t_moe_layer=t["t_moe_layer"], t_overhead=t["t_overhead"],
+        weight_bw_eff=jnp.take_along_axis(theta, cls, 0)[0], kv_bw_eff=t["kv_bw_eff"],
+        gemm_eff=t["gemm_eff"], prefill_eff=t["prefill_eff"], attn_eff=t["attn_eff"],
+        per_kernel=1.0, expert_max=1.0, osl=r.osl, kv_capacity_fraction=KV_CAPACITY_FRACTION)
+
+
+def predicted_s(theta: jax.Array, r: Rows) -> jax.Array:
+    """Predicted TPOT of each row, s."""
+    return predict.latency(r.hw, r.model, r.wl, engine_of(theta, r))
+
+
+def bound_s(r: Rows) -> jax.Array:
+    """The roofline bound on TPOT of each row (every efficiency 1, concurrency = batch), s."""
+    return rl.latency(r.hw, r.model, r.wl)
+
+
+def running_batch(r: Rows) -> np.ndarray:
+    """Sequences the KV capacity lets run per step (≤ the stated batch)."""
+    eng = predict.Engine(kv_capacity_fraction=KV_CAPACITY_FRACTION)
+    return np.asarray(predict.running_batch(r.hw, r.model, r.wl, eng))
+
+
+@dataclasses.dataclass
+class Calibration:
+    """Fitted parameters: values, 1-σ, units; ``per_engine`` overrides for named engines."""
+
+    values: dict[str, float]
+    sigmas: dict[str, float]
+    rows: int = 0
+    rms_log: float = math.nan
+    per_engine: dict[str, Calibration] = dataclasses.field(default_factory=dict)
+
+    def theta(self, engine: str | None = None) -> np.ndarray:
+        src = self.per_engine.get(engine or "", self)
+        return np.asarray([src.values[n] for n in NAMES])
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "parameters": {n: {"value": float(self.values[n]), "sigma": float(self.sigmas[n]),
+                               "unit": PARAMETERS[n][0], "description": PARAMETERS[n][2]}
+                           for n in NAMES},
+            "fixed": {"kv_capacity_fraction": KV_CAPACITY_FRACTION, "expert_max": 1.0},
+            "rows": self.rows, "rms_log_residual": float(self.rms_log)}
+        if self.per_engine:
+            out["per_engine"] = {k: v.to_dict() for k, v in self.per_engine.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
+        params = data["parameters"]
+        per = {k: cls.from_dict(v) for k, v in (data.get("per_engine") or {}).items()}
+        return cls({n: float(params[n]["value"]) for n in NAMES},
+                   {n: float(params[n].get("sigma", math.nan)) for n in NAMES},
+                   int(data.get("rows", 0)), float(data.get("rms_log_residual", math.nan)), per)
+
+
+def _robust_weights(res: np.ndarray, scale: float) -> np.ndarray:
+    """Cauchy weights √(1/(1+(r/c)²)) on log residuals (queueing outliers pull less)."""
+    return 1.0 / np.sqrt(1.0 + (res / scale) ** 2)
+
+
+def fit(r: Rows, *, robust: float | None = 0.25, rounds: int = 2, iterations: int = 40) -> Calibration:
+    """Fit θ (log-parametrized) to log measured TPOT; robust: iteratively reweighted (Cauchy scale
+    ``robust`` in log units; None: plain least squares)."""
+    y = jnp.log(jnp.asarray(r.measured_s))
+    w = np.ones(len(r.items))
+    x = np.log([PARAMETERS[n][1] for n in NAMES])
+    for _ in range(rounds if robust else 1):
+        wj = jnp.asarray(w)
+
+        def residual(lx, wj=wj):
+            return wj * (jnp.log(predicted_s(jnp.exp(lx), r)) - y)
+
+        x, cov, chi2, n = core_fit.least_squares(residual, x, iterations=iterations)
+        res = np.asarray(jnp.log(predicted_s(jnp.exp(jnp.asarray(x)), r)) - y)
+        if robust:
+            w = _robust_weights(res, robust)
+    theta = np.exp(x)
+    sig = theta * np.sqrt(np.maximum(np.diag(cov), 0.0))
+    return Calibration(dict(zip(NAMES, map(float, theta), strict=True)),
+                       dict(zip(NAMES, map(float, sig), strict=True)), len(r.items),
+                       float(np.sqrt(np.mean(res ** 2))))
+
+
+def subset(r: Rows, mask: np.ndarray) -> Rows:
+    """The rows where ``mask`` is true."""
+    idx = np.flatnonzero(mask)
+    take = functools.partial(jax.tree.map, lambda a: jnp.asarray(a)[idx] if jnp.ndim(a) else a)
+    return Rows([r.items[i] for i in idx], take(r.hw), take(r.model), take(r.wl),
+                jnp.asarray(r.osl)[idx], r.weight_class[idx], r.measured_s[idx])
+
+
+#: Loader rules whose rows carry an inferred (not stated) running batch: predicted and validated,
+#: but not used to fit the calibration.
+NOT_TRAINING = ("disagg-batch-from-concurrency",)
+
+
+def training_rows(r: Rows) -> Rows:
+    """The rows a calibration is fitted on: all but those of :data:`NOT_TRAINING` rules."""
+    keep = np.asarray([not set(m.rules) & set(NOT_TRAINING) for m in r.items])
+    return subset(r, keep) if keep.any() else r
+
+
+def calibrate(r: Rows, *, per: str | None = None, **kw: Any) -> Calibration:
+    """A global calibration; with ``per="engine"`` also one per engine (global as the fallback).
+
+    Fitted on :func:`training_rows` (rows with a stated running batch)."""
+    r = training_rows(r)
+    cal = fit(r, **kw)
+    if per == "engine":
+        for engine in sorted({m.engine for m in r.items}):
+            mask = np.asarray([m.engine == engine for m in r.items])
+            if mask.sum() > 2 * len(NAMES):
+                cal.per_engine[engine] = fit(subset(r, mask), **kw)
+    return cal
+
+
+def predict_rows(r: Rows, cal: Calibration) -> np.ndarray:
+    """Predicted TPOT of each row with ``cal`` (its engine's parameters where it has them), s."""
+    theta = np.stack([cal.theta(m.engine) for m in r.items], axis=1)  # (k, N)
+    return np.asarray(predicted_s(jnp.asarray(theta), r))
+
+
+def shipped_path() -> Path:
+    """The calibration shipped as package data (what "predicted" means)."""
+    return Path(str(resources.files("rooflax.sweeps") / "catalog" / "calibration.yaml"))
+
+
+def load(path: str | Path | None = None) -> Calibration:
+    """A calibration file (default: the shipped one)."""
+    p = Path(path) if path is not None else shipped_path()
+    return Calibration.from_dict(yaml.safe_load(p.read_text(encoding="utf-8")))
+
+
+def save(cal: Calibration, path: str | Path, *, source: str = "") -> None:
+    """Write a calibration file (YAML, parameters with units and 1-σ)."""
+    data = {"rooflax_calibration": 1, "source": source, **cal.to_dict()}
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

@@ -1,0 +1,247 @@
+"""Engine physics (core.predict), the measurement loader's rules, and calibration recovery."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rooflax import core as rc
+from rooflax.core import parallel, predict
+from rooflax.sweeps import calibration as C
+from rooflax.sweeps import catalogs
+from rooflax.sweeps import measurements as M
+
+
+# -- core.predict ------------------------------------------------------------------------------
+def _dsv3_trees(batch):
+    arch = catalogs.architecture("deepseek-v3")
+    hw = catalogs.hardware("h200", chips=8.0, precision="fp8").replace(link_bw=450e9)
+    hw = parallel.layout(hw, "ep")
+    model = parallel.extended_model(arch, weights="fp8")
+    return hw, model, rc.Workload(batch=batch, context=2048.0, prompt=1024.0)
+
+
+def test_neutral_engine_is_the_bound():
+    """Every Engine leaf at its default: the prediction is the roofline t_step."""
+    hw, model, wl = _dsv3_trees(jnp.asarray([1.0, 4.0, 64.0, 512.0]))
+    np.testing.assert_allclose(predict.step_time(hw, model, wl, predict.Engine()),
+                               rc.t_step(hw, model, wl), rtol=1e-12)
+    llama = catalogs.model("llama-3.1-70b")  # the seeds' model (no extended leaves)
+    h1 = catalogs.hardware("h100-sxm")
+    w1 = rc.Workload(batch=jnp.asarray([1.0, 32.0]), context=4096.0)
+    np.testing.assert_allclose(predict.step_time(h1, llama, w1, predict.Engine()),
+                               rc.t_step(h1, llama, w1), rtol=1e-12)
+
+
+def test_expected_max_exact_enumeration():
+    """Σ(1 − F^r) against enumerating every outcome of 2 ranks × 3 experts."""
+    p, m, r = 0.3, 3, 2
+    total = 0.0
+    for bits in itertools.product([0, 1], repeat=m * r):
+        prob = np.prod([p if b else 1 - p for b in bits])
+        total += prob * max(sum(bits[i * m:(i + 1) * m]) for i in range(r))
+    assert float(predict.expected_max_touched(p, m, r)) == pytest.approx(total, rel=1e-10)
+    assert float(predict.expected_max_touched(p, 32.0, 1.0)) == pytest.approx(0.3 * 32, rel=1e-9)
+
+
+def test_expected_max_monte_carlo_top_k_routing():
+    """Top-8 of 256 experts over 8 EP ranks, 4 tokens: brute-force routing within 2%."""
+    rng = np.random.default_rng(1)
+    E, k, ep, B = 256, 8, 8, 4
+    maxima = []
+    for _ in range(3000):
+        touched = np.zeros(E, bool)
+        for _ in range(B):
+            touched[rng.choice(E, k, replace=False)] = True
+        maxima.append(touched.reshape(ep, -1).sum(1).max())
+    p = 1 - (1 - k / E) ** B
+    assert float(predict.expected_max_touched(p, E / ep, ep)) == pytest.approx(np.mean(maxima), rel=0.02)
+
+
+def test_expert_max_slows_small_batches_only():
+    hw, model, wl = _dsv3_trees(jnp.asarray([1.0, 4096.0]))
+    mean = predict.step_time(hw, model, wl, predict.Engine())
+    busiest = predict.step_time(hw, model, wl, predict.Engine(expert_max=1.0))
+    ratio = np.asarray(busiest / mean)
+    assert ratio[0] > 1.2 and ratio[1] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_fixed_time_and_prefill_closed_forms():
+    hw, model, wl = _dsv3_trees(1.0)
+    base = predict.step_time(hw, model, wl, predict.Engine())
+    fixed = predict.step_time(hw, model, wl, predict.Engine(t_layer=1e-5, t_overhead=2e-3))
+    assert float(fixed - base) == pytest.approx(61 * 1e-5 + 2e-3, rel=1e-9)
+    # compute-bound batch: the interleaved prompts add (B/osl)·P·(N_active + a·P/4) MACs
+    big = wl.replace(batch=16384.0, context=16.0)
+    hw = hw.replace(link_bw=jnp.inf)
+    assert float(rc.t_compute(hw, model, big)) > float(rc.t_memory(hw, model, big))
+    t0 = predict.step_time(hw, model, big, predict.Engine())
+    t1 = predict.step_time(hw, model, big, predict.Engine(osl=1024.0))
+    extra = 16384 / 1024 * 1024 * (model.n_active + model.attn_flops_per_ctx_token * 1024 / 4)
+    assert float(t1 - t0) == pytest.approx(float(extra / hw.replica_macs), rel=1e-9)
+
+
+def test_per_kernel_sum_closed_form():
+    """Dense GQA, a batch where the GEMMs are compute-bound and attention is KV-bound: kernels in
+    sequence take T_gemm_compute + T_kv instead of the seeds' max over the whole step."""
+    model = parallel.extended_model(catalogs.architecture("llama-3.1-8b"))
+    hw = catalogs.hardware("h100-sxm")
+    wl = rc.Workload(batch=2048.0, context=8192.0)
+    gemm = 2048 * float(model.n_active) / float(hw.replica_macs)
+    kv_bytes = 2048 * float(rc.kv_read_bytes(model, wl))
+    attn_c = 2048 * float(rc.attn_flops(model, wl)) / 2 / float(hw.replica_macs)
+    weights = float(model.weight_bytes) / float(hw.replica_bw)
+    assert gemm > weights and kv_bytes / float(hw.replica_bw) > attn_c
+    expected = gemm + kv_bytes / float(hw.replica_bw)
+    got = predict.step_time(hw, model, wl, predict.Engine(per_kernel=1.0))
+    assert float(got) == pytest.approx(expected, rel=1e-9)
+    assert float(rc.t_step(hw, model, wl)) < expected
+
+
+def test_kv_capacity_limits_running_batch():
+    hw, model, wl = _dsv3_trees(1e6)
+    eng = predict.Engine(kv_capacity_fraction=0.9)
+    f = float(model.expert_fraction)  # DP attention: 8 copies of the dense part, 1 of the experts
+    free = 0.9 * 8 * float(hw.capacity) - float(model.weight_bytes) * ((1 - f) * 8 + f)
+    per_seq = float(rc.kv_store_bytes(model, wl))  # MLA, tp = 1: one KV copy
+    assert float(predict.running_batch(hw, model, wl, eng)) == pytest.approx(free / per_seq, rel=1e-9)
+    assert float(predict.running_batch(hw, model, wl.replace(batch=3.0), eng)) == 3.0
+
+
+def test_engine_leaves_differentiable_finite_difference():
+    hw, model, wl = _dsv3_trees(32.0)
+
+    def f(t_layer):
+        return predict.step_time(hw, model, wl, predict.Engine(t_layer=t_layer, expert_max=1.0,
+                                                                osl=1024.0, weight_bw_eff=0.8))
+
+    g = jax.grad(f)(1e-5)
+    assert float(g) == pytest.approx(61.0, rel=1e-9)
+
+
+# -- the loader's rules ----------------------------------------------------------------------
+HEADER = ("id,silicon_data_source,backend,backend_version,model_path,system,precision,mode,isl,osl,"
+          "gemm_quant_mode,moe_quant_mode,batch_size,tp_size,pp_size,attention_dp_size,moe_tp_size,"
+          "moe_ep_size,prefill_batch_size,prefill_num_workers,prefill_tp_size,prefill_pp_size,"
+          "prefill_attention_dp_size,prefill_moe_tp_size,prefill_moe_ep_size,decode_batch_size,"
+          "decode_num_workers,decode_tp_size,decode_pp_size,decode_attention_dp_size,"
+          "decode_moe_tp_size,decode_moe_ep_size,silicon_ttft_ms,silicon_tpot_ms")
+
+
+def _rows(*lines):
+    return list(csv.DictReader(io.StringIO(HEADER + "\n" + "\n".join(lines))))
+
+
+def test_rule_gpu_count_from_id_ep_scaled():
+    (row,) = _rows("x_gpt_oss_120b_h200_sxm_trtllm_fp4_agg_8192x1024_c16_tp4_ep4_9,s,trtllm,1,"
+                   "openai/gpt-oss-120b,h200_sxm,fp4,agg,8192,1024,nvfp4,nvfp4,16,16,1,1,4,4"
+                   + ",,,,,,,,,,,,,," + ",250,8.3")
+    m = M.measurement_from_row(row)
+    assert (m.chips, m.tp, m.attention_dp, m.moe_tp, m.moe_ep) == (4, 4, 1, 1, 4)
+    assert {"gpus-from-id", "ep-scaled-layout"} <= set(m.rules)
+
+
+def test_rule_ep_scaled_without_id_and_dense():
+    (moe, dense) = _rows(
+        "dsr1_b200_trtllm_fp4_agg_1024x8192_c256_cfg191,s,trtllm,1,deepseek-ai/DeepSeek-R1,"
+        "b200_sxm,fp4,agg,1024,8192,nvfp4,nvfp4,4,1,1,64,8,8" + ",,,,,,,,,,,,,," + ",906,21.4",
+        "llama_h100_sxm_trtllm_agg_1024x128_c8_tp2_epnone_4,s,trtllm,1,meta-llama/Llama-3.1-8B-Instruct,"
+        "h100_sxm,,agg,1024,128,,,8,2,1,,1,1" + ",,,,,,,,,,,,,," + ",100,5.0")
+    a, b = M.measurement_from_row(moe), M.measurement_from_row(dense)
+    assert (a.chips, a.attention_dp, a.moe_ep, a.batch) == (8, 8, 8, 256)
+    assert "ep-scaled-layout-no-id" in a.rules
+    assert (b.chips, b.tp, b.weights, b.batch) == (2, 2, "bf16", 8)
+    assert {"dense-ignores-moe", "precision-missing"} <= set(b.rules)
+
+
+def test_rule_disagg_batch_and_skip_reason():
+    rows = _rows(
+        "r1,model=DeepSeek-R1; silicon_concurrency=288,trtllm,1,deepseek-ai/DeepSeek-R1,h200_sxm,fp8,"
+        "disagg,1024,1024,fp8,fp8,,,,,,,,,8,1,1,1,8,,,8,1,1,1,8,1691,25.2",
+        "r2,s,trtllm,1,deepseek-ai/DeepSeek-R1,h200_sxm,fp8,disagg,8192,1024,fp8,fp8,,,,,,,,,,,,,,"
+        "16,1,1,1,8,1,8,30,30.6",
+        "r3,s,vllm,1,acme/NoSuchModel,h100_sxm,fp8,agg,1024,128,fp8,fp8,8,1,1,1,1,1,,,,,,,,,,,,,,,1,2")
+    a, b, c = (M.measurement_from_row(r) for r in rows)
+    assert a.mode == "disagg-decode" and (a.chips, a.batch) == (8, 288)
+    assert "disagg-batch-from-concurrency" in a.rules
+    assert (b.chips, b.attention_dp, b.batch) == (8, 8, 128)
+    assert isinstance(c, M.Skipped) and "acme/NoSuchModel" in c.reason
+
+
+def test_yaml_round_trip(tmp_path):
+    (row,) = _rows("r2,s,sglang,1,deepseek-ai/DeepSeek-R1,h200_sxm,fp8,disagg,8192,1024,fp8,fp8,,,,,,,"
+                   ",,,,,,,16,1,1,1,8,1,8,30,30.6")
+    m = M.measurement_from_row(row)
+    M.write_yaml([m], tmp_path / "m.yaml")
+    assert M.read(tmp_path / "m.yaml") == [m]
+    bad = m.model_dump() | {"kv": "fp3"}
+    (tmp_path / "bad.yaml").write_text(__import__("yaml").safe_dump({"measurements": [bad]}))
+    (skip,) = M.read(tmp_path / "bad.yaml")
+    assert isinstance(skip, M.Skipped) and "kv" in skip.reason and "fp3" in skip.reason
+    (tmp_path / "broken.yaml").write_text("measurements: [\n")
+    with pytest.raises(ValueError, match="broken.yaml"):
+        M.read(tmp_path / "broken.yaml")
+
+
+# -- calibration recovers known parameters ------------------------------------------------------
+def test_synthetic_table_recovered_within_uncertainty():
+    """Rows of the real table's shapes, TPOT generated with known θ and 3% noise: fitted θ
+    within 3σ of the truth (σ the fit's own)."""
+    rng = np.random.default_rng(0)
+    rows = [x for x in M.read(M.default_csv()) if isinstance(x, M.Measurement)]
+    pick = [rows[i] for i in rng.choice(len(rows), 160, replace=False)]
+    r = C.rows(pick)
+    truth = np.asarray([6e-5, 1.5e-3, 3e-5, 0.85, 0.75, 0.6, 0.7, 0.45, 0.6, 0.3])
+    y = np.asarray(C.predicted_s(jnp.asarray(truth), r)) * np.exp(rng.normal(0, 0.03, len(pick)))
+    r.measured_s = y
+    cal = C.fit(r, robust=None, iterations=60)
+    for name, t in zip(C.NAMES, truth, strict=True):
+        est, sig = cal.values[name], cal.sigmas[name]
+        assert math.isfinite(sig) and sig > 0
+        assert abs(est - t) <= 3 * sig + 1e-12, (name, est, sig, t)
+
+
+# -- the CLI --------------------------------------------------------------------------------------
+def _small_csv(tmp_path, n=12):
+    lines = M.default_csv().read_text(encoding="utf-8").splitlines()
+    path = tmp_path / "few.csv"
+    path.write_text("\n".join(lines[: n + 1]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_cli_validate_csv_json_and_bad_options(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from rooflax.results.cli import app
+
+    runner = CliRunner()
+    path = _small_csv(tmp_path)
+    res = runner.invoke(app, ["validate", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["summary"]["expressed"] == 12 and len(out["rows"]) == 12
+    for row in out["rows"]:  # bound ≤ prediction: at the stated batch the physics only adds time
+        if row["running_batch"] == row["batch"]:
+            assert row["bound_ms"] <= row["predicted_ms"] * (1 + 1e-9)
+        assert row["pred/meas"] == pytest.approx(row["predicted_ms"] / row["measured_ms"])
+    bad = runner.invoke(app, ["validate", str(path), "--cv", "colour"])
+    assert bad.exit_code == 2 and "--cv" in bad.output and "Traceback" not in bad.output
+    missing = runner.invoke(app, ["calibrate", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "c.yaml")])
+    assert missing.exit_code == 2 and not (tmp_path / "c.yaml").exists()
+
+
+def test_shipped_calibration_is_physical():
+    cal = C.load()
+    for name in ("weight_bw_eff_16", "weight_bw_eff_8", "weight_bw_eff_4", "kv_bw_eff", "gemm_eff",
+                 "prefill_eff", "attn_eff"):
+        assert 0 < cal.values[name] <= 1.0, name
+    assert set(cal.values) == set(C.NAMES)

@@ -47,6 +47,8 @@ from pydantic import (
     model_validator,
 )
 
+from rooflax.core.specs import PRECISION_BYTES
+
 from . import units
 from .inputs import InputError, found, load_mapping, node_at, suggest
 
@@ -75,7 +77,7 @@ KNOBS = ("bw", "c_over_bw", "capacity", "price", "chips", "n_total", "sparsity",
 EXTRA_AXES = {"flops_eff": "hw", "bw_eff": "hw", "link_bw": "hw", "link_eff": "hw",
               "link_latency": "hw", "overlap": "hw", "spec_k": "wl", "spec_alpha": "wl"}
 LAYOUTS = ("auto", "one-chip", "tp", "ep")
-PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "mxfp4")
+PRECISIONS = tuple(PRECISION_BYTES)  # one list: core.specs
 DEFAULT_VALUES = ("t_step", "throughput", "cost_per_mtok", "kv_share", "regime", "b_star",
                   "binding", "cost_per_mtok_at_b_star", "latency_at_b_star",
                   "throughput_at_b_star")

@@ -1,7 +1,9 @@
 """Evaluate one block of a :class:`~rooflax.sweeps.grid.Plan` with the jitted core.
 
-All requested outputs come from ONE jitted function per block shape; edge blocks are padded
-(edge values repeated) to the block shape, so a sweep compiles once.
+A block's inputs are the plan's pytrees with each leaf cut to the block (``jax.tree.map``);
+the kernel hands them to the core as they are. All requested outputs come from ONE jitted
+function per block shape; edge blocks are padded (edge values repeated) to the block shape, so a
+sweep compiles once.
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ def _sensitivity_outputs(sens, params, nob, bax, vd) -> dict:
 
 @functools.lru_cache(maxsize=16)
 def _kernel(dims: tuple[str, ...], values: tuple[str, ...], sens, dtype: str, var_dims: tuple):
+    """The jitted block function: a block's ``plan.trees`` (float64 leaves) → variable → array.
+
+    Values are computed in ``dtype`` (the trees cast leaf by leaf), sensitivities in float64.
+    """
     import jax.numpy as jnp
 
     from rooflax.core import optimum as opt
@@ -108,8 +114,8 @@ def kernel_for(plan: Plan):
 
 def compute_block(plan: Plan, index: tuple[int, ...]) -> tuple[dict[str, np.ndarray], dict[str, slice]]:
     """(variable → numpy array cut to the block's true extent, block slices)."""
-    leaves, sl = block_inputs(plan, index)
-    res = kernel_for(plan)(leaves)
+    trees, sl = block_inputs(plan, index)
+    res = kernel_for(plan)(trees)
     out = {}
     for name, arr in res.items():
         a = np.asarray(arr)

@@ -69,3 +69,14 @@ def test_blocks_tile_every_leaf(tmp_path):
         jax.tree.map(put, seen, trees)
     for a, b in zip(jax.tree.leaves(seen), jax.tree.leaves(full), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_plan_pickles(tmp_path):
+    """Dask ships the plan to workers: the pytrees survive a pickle round trip."""
+    import pickle
+
+    plan = _plan(tmp_path)
+    back = pickle.loads(pickle.dumps(plan))
+    assert jax.tree.structure(back.trees) == jax.tree.structure(plan.trees)
+    for a, b in zip(jax.tree.leaves(back.trees), jax.tree.leaves(plan.trees), strict=True):
+        np.testing.assert_array_equal(a, b)

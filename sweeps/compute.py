@@ -1,37 +1,39 @@
 """Evaluate one block of a :class:`~rooflax.sweeps.grid.Plan` with the jitted core.
 
-All requested outputs come from ONE jitted function per block shape; edge blocks are padded
-(edge values repeated) to the block shape, so a sweep compiles once.
+A block's inputs are the plan's pytrees with each leaf cut to the block (``jax.tree.map``);
+the kernel hands them to the core as they are. All requested outputs come from ONE jitted
+function per block shape; edge blocks are padded (edge values repeated) to the block shape, so a
+sweep compiles once.
 """
 
 from __future__ import annotations
 
 import functools
 
+import jax
 import numpy as np
 
-from .grid import HW_FIELDS, MODEL_FIELDS, WL_FIELDS, Plan
+from .grid import Plan
 
 
-def block_inputs(plan: Plan, index: tuple[int, ...]) -> tuple[dict[str, np.ndarray], dict[str, slice]]:
-    """The leaves of one block, padded to the block shape and shaped to broadcast over it."""
+def _block_leaf(a: np.ndarray, plan: Plan, sl: dict[str, slice]) -> np.ndarray:
+    """One leaf cut to a block and padded (edge values repeated) to the block shape along the
+    dims it varies along; float64 (the kernel casts values to ``plan.dtype``)."""
+    pad = []
+    for i, d in enumerate(plan.dims):
+        if a.shape[i] == 1:
+            pad.append((0, 0))
+            continue
+        a = a[(slice(None),) * i + (sl[d],)]
+        pad.append((0, plan.chunks[d] - a.shape[i]))
+    return np.pad(a, pad, mode="edge") if any(p[1] for p in pad) else a
+
+
+def block_inputs(plan: Plan, index: tuple[int, ...]) -> tuple[dict, dict[str, slice]]:
+    """The parameter pytrees of one block (``plan.trees`` with every leaf cut to the block)."""
     sl = plan.block_slices(index)
-    ndim = len(plan.dims)
-    out = {}
-    for key, (ldims, arr) in plan.leaves.items():
-        a = np.asarray(arr, dtype=np.float64)
-        pad = []
-        for d in ldims:
-            s = sl[d]
-            a = np.take(a, np.arange(s.start, s.stop), axis=len(pad))
-            pad.append((0, plan.chunks[d] - (s.stop - s.start)))
-        if any(p[1] for p in pad):
-            a = np.pad(a, pad, mode="edge")
-        shape = [1] * ndim
-        for d, n in zip(ldims, a.shape, strict=True):
-            shape[plan.dims.index(d)] = n
-        out[key] = a.reshape(shape)  # float64: the kernel casts values to plan.dtype
-    return out, sl
+    trees = jax.tree.map(lambda a: _block_leaf(np.asarray(a, dtype=np.float64), plan, sl), plan.trees)
+    return trees, sl
 
 
 def _sensitivity_outputs(sens, params, nob, bax, vd) -> dict:
@@ -64,10 +66,12 @@ def _sensitivity_outputs(sens, params, nob, bax, vd) -> dict:
 
 @functools.lru_cache(maxsize=16)
 def _kernel(dims: tuple[str, ...], values: tuple[str, ...], sens, dtype: str, var_dims: tuple):
-    import jax
+    """The jitted block function: a block's ``plan.trees`` (float64 leaves) → variable → array.
+
+    Values are computed in ``dtype`` (the trees cast leaf by leaf), sensitivities in float64.
+    """
     import jax.numpy as jnp
 
-    from rooflax import core as rc
     from rooflax.core import optimum as opt
     from rooflax.core import roofline as rl
 
@@ -77,14 +81,10 @@ def _kernel(dims: tuple[str, ...], values: tuple[str, ...], sens, dtype: str, va
     cax = dims.index("context")
     vd = dict(var_dims)
 
-    def f(leaves64):
-        leaves = {k: v.astype(dtype) for k, v in leaves64.items()}
-        hw = rc.Hardware(**{k: leaves["hw." + k] for k in HW_FIELDS})
-        m = rc.Model(**{k: leaves["m." + k] for k in MODEL_FIELDS})
-        wl = rc.Workload(**{k: leaves["wl." + k] for k in WL_FIELDS})
-        one = jnp.ones((), dtype=dtype)
-        wl1 = wl.replace(batch=one)
-        full = jnp.broadcast_shapes(*(jnp.shape(x) for x in leaves.values()))
+    def f(trees64):
+        trees = jax.tree.map(lambda v: v.astype(dtype), trees64)
+        hw, m, wl = trees["hw"], trees["m"], trees["wl"]
+        full = jnp.broadcast_shapes(*(jnp.shape(x) for x in jax.tree.leaves(trees)))
         nob = tuple(1 if i == bax else n for i, n in enumerate(full))
         nobc = tuple(1 if i in (bax, cax) else n for i, n in enumerate(nob))
         out = {}
@@ -93,17 +93,14 @@ def _kernel(dims: tuple[str, ...], values: tuple[str, ...], sens, dtype: str, va
                 fn = getattr(rl, name, None) or getattr(opt, name)
                 out[name] = jnp.broadcast_to(fn(hw, m, wl), full)
             elif name in OPTIMUM_OUTPUTS:
-                y = getattr(opt, name)(hw, m, wl1)
+                y = getattr(opt, name)(hw, m, wl.replace(batch=jnp.ones((), dtype=dtype)))
                 out[name] = jnp.squeeze(jnp.broadcast_to(y, nob), bax)
             else:
                 y = getattr(opt, name)(hw, m)
                 out[name] = jnp.squeeze(jnp.broadcast_to(y, nobc), (bax, cax))
         res = {k: v.astype(vd[k]) for k, v in out.items()}
         if sens is not None:
-            p64 = (rc.Hardware(**{k: leaves64["hw." + k] for k in HW_FIELDS}),
-                   rc.Model(**{k: leaves64["m." + k] for k in MODEL_FIELDS}),
-                   rc.Workload(**{k: leaves64["wl." + k] for k in WL_FIELDS}).replace(
-                       batch=jnp.ones((), jnp.float64)))
+            p64 = (trees64["hw"], trees64["m"], trees64["wl"].replace(batch=jnp.ones((), jnp.float64)))
             res.update(_sensitivity_outputs(sens, p64, nob, bax, vd))
         return res
 
@@ -117,8 +114,8 @@ def kernel_for(plan: Plan):
 
 def compute_block(plan: Plan, index: tuple[int, ...]) -> tuple[dict[str, np.ndarray], dict[str, slice]]:
     """(variable → numpy array cut to the block's true extent, block slices)."""
-    leaves, sl = block_inputs(plan, index)
-    res = kernel_for(plan)(leaves)
+    trees, sl = block_inputs(plan, index)
+    res = kernel_for(plan)(trees)
     out = {}
     for name, arr in res.items():
         a = np.asarray(arr)

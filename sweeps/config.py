@@ -605,6 +605,19 @@ def _issues_from(err: ValidationError, data: Any, root: yaml.Node | None):
     return out[:8]
 
 
+def dims_of(cfg: SweepConfig) -> list[str]:
+    """The sweep's dims in cube order: hardware-ish (``hardware`` | ``bw``, ``c_over_bw``),
+    model-ish (``model`` | ``sparsity``), other swept knobs, ``batch``, ``context``."""
+    ax = cfg.axes
+    dims = ["bw", "c_over_bw"] if isinstance(ax.hardware, HypotheticalHardware) else ["hardware"]
+    dims += ["sparsity"] if isinstance(ax.model, SparsityModel) else ["model"]
+    if isinstance(ax.precision, list | tuple):
+        dims.append("precision")
+    dims += [k for k in ("chips", "slo") if is_swept(getattr(ax, k))]
+    dims += [k for k in EXTRA_AXES if is_swept(getattr(ax, k))]
+    return dims + ["batch", "context"]
+
+
 def default_store(path: str | os.PathLike) -> str:
     return str(Path("out") / (Path(path).stem + ".zarr"))
 
@@ -623,7 +636,6 @@ def load(path: str | os.PathLike) -> SweepConfig:
     if cfg.store is None:
         cfg = cfg.model_copy(update={"store": default_store(path)})
     # checks that need the grid's dims
-    from .grid import dims_of
     dims = dims_of(cfg)
     for d in cfg.chunks:
         if d not in dims:

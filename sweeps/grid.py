@@ -1,9 +1,17 @@
 """From a :class:`~rooflax.sweeps.config.SweepConfig` to a :class:`Plan`: dims, coordinates,
-the pytree leaves as small arrays along their own dims, the variables to write and the blocks.
+the parameter pytrees, the variables to write and the blocks.
 
-Dim order: hardware-ish (``hardware`` | ``bw``, ``c_over_bw``), model-ish (``model`` |
-``sparsity``), other swept knobs (``precision``, ``chips``, ``slo``), ``batch``, ``context``.
-A block spans the whole batch axis, so reductions over batch happen inside it.
+The plan carries the sweep's parameters as the core's own pytrees (``Plan.trees``: ``hw`` a
+:class:`~rooflax.core.specs.Hardware`, ``m`` a :class:`~rooflax.core.specs.Model`, ``wl`` a
+:class:`~rooflax.core.specs.Workload`): every leaf is a float64 array with one axis per plan dim,
+of length 1 on the dims it does not vary along (as :func:`rooflax.core.specs.stack`/``along``
+make them), so the trees broadcast into the grid and a block is an index of each leaf. They are
+built once, through the catalog (:mod:`rooflax.sweeps.catalogs`) and
+:func:`rooflax.core.parallel.layout`. Prices are $/s in the trees (``Hardware.price``); $/h appears
+only as the cube's ``price_per_hour`` coordinate.
+
+Dim order: :func:`rooflax.sweeps.config.dims_of`. A block spans the whole batch axis, so
+reductions over batch happen inside it.
 """
 
 from __future__ import annotations
@@ -13,20 +21,17 @@ import itertools
 import math
 from typing import Any
 
+import jax
 import numpy as np
 
+from rooflax.core.parallel import layout
+from rooflax.core.specs import SECONDS_PER_HOUR, Hardware, Model, Workload, precision_bytes
+
+from . import catalogs
 from . import config as C
+from .config import dims_of  # noqa: F401  (re-exported)
 from .metadata import EXTRA_AXIS_ATTRS, KNOB_UNITS, UNITS  # noqa: F401  (re-exported)
 
-HW_FIELDS = ("bw", "c_over_bw", "capacity", "price", "chips", "flops_eff", "bw_eff",
-             "link_bw", "link_eff", "link_latency", "overlap", "dp", "expert_replicas", "moe_ep")
-MODEL_FIELDS = ("n_total", "sparsity", "kv_bytes_per_token", "bytes_per_weight", "window", "top_k",
-                "sqrt_coeff", "kv_bytes_per_token_local", "local_window",
-                "attn_flops_per_ctx_token", "attn_flops_per_ctx_token_local", "expert_fraction",
-                "expert_activation", "kv_heads", "hidden", "layers", "moe_layers",
-                "experts_per_token", "route_limit", "act_bytes", "dispatch_bytes",
-                "state_bytes_per_seq")
-WL_FIELDS = ("batch", "context", "slo", "spec_k", "spec_alpha")
 #: Hardware leaves that efficiency.hardware fills from the catalog (physics: extended).
 _HW_EXT = ("flops_eff", "bw_eff", "link_bw", "link_eff", "link_latency", "overlap")
 
@@ -35,19 +40,8 @@ INT_VARS = {"regime": "int8", "binding": "int8"}
 #: storage dtype cannot hold it (overflow, or a nonzero value that underflows to 0).
 STORAGE_REASON = "storage dtype cannot hold the float64 value"
 
-
-def dims_of(cfg: C.SweepConfig) -> list[str]:
-    ax = cfg.axes
-    dims = ["bw", "c_over_bw"] if isinstance(ax.hardware, C.HypotheticalHardware) else ["hardware"]
-    dims += ["sparsity"] if isinstance(ax.model, C.SparsityModel) else ["model"]
-    if isinstance(ax.precision, list | tuple):
-        dims.append("precision")
-    if C.is_swept(ax.chips):
-        dims.append("chips")
-    if C.is_swept(ax.slo):
-        dims.append("slo")
-    dims += [k for k in C.EXTRA_AXES if C.is_swept(getattr(ax, k))]
-    return dims + ["batch", "context"]
+#: A cube coordinate that is not a dim: (its dims, its values, its attrs).
+Extra = tuple[tuple[str, ...], np.ndarray, dict]
 
 
 @dataclasses.dataclass
@@ -63,8 +57,9 @@ class Plan:
 
     dims: list[str]
     coords: dict[str, np.ndarray]
-    leaves: dict[str, tuple[tuple[str, ...], np.ndarray]]  # "hw.bw" → (dims, values)
-    extra_coords: dict[str, tuple[tuple[str, ...], np.ndarray, dict]]
+    trees: dict[str, Any]
+    """The parameter pytrees by argument name (``hw``, ``m``, ``wl``), leaves over ``dims``."""
+    extra_coords: dict[str, Extra]
     variables: dict[str, VarSpec]
     chunks: dict[str, int]
     values: tuple[str, ...]
@@ -117,361 +112,411 @@ class Plan:
         return total
 
 
-def _hw_precisions(name: str, want: str, compute: str) -> tuple[str, str]:
-    """(weights precision, compute precision) for a catalog chip."""
-    from . import catalogs
-    return want, catalogs.compute_precision(name, want if compute == "auto" else compute)
+# -- leaves over the plan's dims ---------------------------------------------------------------
+def _along(values: Any, dim: str, dims: list[str]) -> np.ndarray:
+    """A 1-D float64 array shaped to vary along ``dim`` of the plan (numpy ``specs.along``)."""
+    a = np.asarray(values, dtype=np.float64)
+    return a.reshape([a.size if d == dim else 1 for d in dims])
 
 
+def _scalar(value: Any, dims: list[str]) -> np.ndarray:
+    """A float64 scalar shaped (1, …, 1) over the plan's dims."""
+    return np.full([1] * len(dims), value, dtype=np.float64)
+
+
+def _grid_tree(rows: list[list[Any]], row_dims: tuple[str, str], dims: list[str]) -> Any:
+    """Pytrees of scalars in a (item, precision) table → one pytree with leaves over ``dims``.
+
+    A leaf keeps the precision axis only where the precision is swept and the leaf varies
+    along it (the weights' bytes do, a catalog chip's bandwidth does not).
+    """
+    flat = [t for row in rows for t in row]
+    n_item, n_p = len(rows), len(rows[0])
+
+    def leaf(*xs: Any) -> np.ndarray:
+        a = np.array([float(np.asarray(x)) for x in xs], dtype=np.float64).reshape(n_item, n_p)
+        if row_dims[1] not in dims or np.array_equal(a, a[:, :1].repeat(n_p, 1), equal_nan=True):
+            a = a[:, :1]
+        return a.reshape([a.shape[row_dims.index(d)] if d in row_dims else 1 for d in dims])
+
+    return jax.tree.map(leaf, *flat)
+
+
+def _on(a: Any, want: tuple[str, ...], dims: list[str], sizes: dict[str, int]) -> np.ndarray:
+    """Leaf ``a`` (over ``dims``) as a float64 array over the dims ``want``, full length along
+    each (a leaf constant along one of them is repeated), taken at index 0 along the others."""
+    a = np.asarray(a, dtype=np.float64)
+    a = a.reshape(a.shape if a.ndim else [1] * len(dims))
+    shape = [sizes[d] if d in want else n for d, n in zip(dims, a.shape, strict=True)]
+    full = np.broadcast_to(a, shape)
+    return np.asarray(full[tuple(slice(None) if d in want else 0 for d in dims)])
+
+
+def _sizes(cfg: C.SweepConfig, dims: list[str]) -> dict[str, int]:
+    """The length of each dim of the sweep."""
+    ax = cfg.axes
+
+    def axis(d: str) -> Any:
+        if d in ("bw", "c_over_bw"):
+            return getattr(ax.hardware, d)
+        return ax.model.sparsity if d == "sparsity" else getattr(ax, d)
+
+    return {d: len(C.axis_values(axis(d))) for d in dims}
+
+
+# -- precision ---------------------------------------------------------------------------------
+def _precisions(ax: C.Axes) -> tuple[list[str], str, str]:
+    """(weights precisions along the precision axis, KV precision, compute precision setting)."""
+    if isinstance(ax.precision, list | tuple):
+        return list(ax.precision), "bf16", "auto"
+    if isinstance(ax.precision, C.PrecisionSettings):
+        return [ax.precision.weights], ax.precision.kv, ax.precision.compute
+    return [ax.precision], "bf16", "auto"
+
+
+def _compute_precision(name: str, want: str, compute: str) -> str:
+    """The precision whose peak FLOPS a catalog chip runs at (bf16, else its first peak, if it
+    lacks the one asked for)."""
+    return catalogs.compute_precision(name, want if compute == "auto" else compute)
+
+
+def _source(entry: dict) -> str:
+    src = entry.get("source", "catalog")
+    return "; ".join(src) if isinstance(src, list) else str(src)
+
+
+# -- hardware ----------------------------------------------------------------------------------
 def _inline_price(given: float | None, spec: str) -> float:
-    """$/h of a chip given in the config: its own price, else the config's price if a number, else NaN."""
-    from . import catalogs
+    """$/h of a chip given in the config: its own price, else the config's price if a number,
+    else NaN."""
     if given is not None:
         return float(given)
     parsed = catalogs.parse_price(spec)
     return parsed if isinstance(parsed, float) else float("nan")
 
 
-def build(cfg: C.SweepConfig) -> Plan:
-    from . import catalogs
+def _catalog_chip(cfg: C.SweepConfig, name: str, chips: float | None) -> tuple[list[Hardware], dict]:
+    """A catalog chip at each weights precision (its compute precision's peak), and its labels."""
+    precisions, _, compute = _precisions(cfg.axes)
+    pr = catalogs.price(name, cfg.price)
+    if cfg.physics == "extended":  # default efficiencies and the scale-up link
+        from .efficiency import hardware as make
+    else:
+        make = catalogs.hardware
+    comp = [_compute_precision(name, p, compute) for p in precisions]
+    row = [make(name, precision=cp, chips=chips, price_per_hour=pr.usd_per_hour) for cp in comp]
+    entry = catalogs.hardware_entry(name)
+    return row, {"label": name, "compute_precision": comp, "hardware_name": str(entry.get("name", name)),
+                 "hardware_source": _source(entry), "power_kw": catalogs.power_kw(name)[0],
+                 "price_basis": pr.basis + (" (placeholder)" if pr.placeholder else ""),
+                 "price_source": pr.source}
 
+
+def _inline_chip(cfg: C.SweepConfig, item: C.InlineHardware,
+                 chips: float | None) -> tuple[list[Hardware], dict]:
+    """A chip given in the config (same leaves at every precision), and its labels."""
+    n_p = len(_precisions(cfg.axes)[0])
+    usd = _inline_price(item.price_per_hour, cfg.price)
+    cob = item.c_over_bw if item.c_over_bw is not None else item.flops / 2.0 / item.bw
+    hw = Hardware(bw=item.bw, c_over_bw=cob, capacity=item.capacity, price=usd / SECONDS_PER_HOUR,
+                  chips=float(chips if chips is not None else (item.chips or 1.0)))
+    known = not np.isnan(usd)
+    return [hw] * n_p, {
+        "label": item.name, "compute_precision": ["inline"] * n_p, "hardware_name": item.name,
+        "hardware_source": item.source, "power_kw": np.nan,
+        "price_basis": "custom" if item.price_per_hour is not None or known else catalogs.NO_PRICE,
+        "price_source": item.source if known else f"{item.name}: no price_per_hour given"}
+
+
+#: Labels of the hardware axis written as coordinates: name → long name.
+_HW_LABELS = {"hardware_name": "hardware", "hardware_source": "source",
+              "price_basis": "price basis (no price: NaN cost)", "price_source": "source of the price"}
+
+
+def _hardware_list(cfg: C.SweepConfig, dims: list[str], chips: float | None):
+    """(hw, coords, extra coords) of a list of chips (catalog names or inline chips)."""
+    rows, infos, sizes = [], [], _sizes(cfg, dims)
+    for item in cfg.axes.hardware:
+        make = _catalog_chip if isinstance(item, str) else _inline_chip
+        row, info = make(cfg, item, chips)
+        rows.append(row)
+        infos.append(info)
+    hw = _grid_tree(rows, ("hardware", "precision"), dims)
+    hp = tuple(d for d in dims if d in ("hardware", "precision"))
+    col = {k: [i[k] for i in infos] for k in infos[0]}
+    comp = np.array(col["compute_precision"], dtype=object)
+    extra: dict[str, Extra] = {
+        "bw": (("hardware",), _on(hw.bw, ("hardware",), dims, sizes),
+               {"units": "B/s", "long_name": "HBM bandwidth per chip"}),
+        "c_over_bw": (hp, _on(hw.c_over_bw, hp, dims, sizes),
+                      {"units": "MAC/B", "long_name": "machine balance C/BW"}),
+        "compute_precision": (hp, comp if "precision" in dims else comp[:, 0],
+                              {"long_name": "precision of the FLOPS used"})}
+    for k, long_name in _HW_LABELS.items():
+        extra[k] = (("hardware",), np.array(col[k], dtype=object), {"long_name": long_name})
+    extra["power_kw"] = (("hardware",), np.array(col["power_kw"], dtype=np.float64),
+                         {"units": "kW", "long_name": "power per chip"})
+    return hw, {"hardware": np.array(col["label"], dtype=object)}, extra
+
+
+def _hardware_space(cfg: C.SweepConfig, dims: list[str], chips: float | None):
+    """(hw, coords, extra coords) of hypothetical hardware on continuous bw × C/BW axes."""
+    h = cfg.axes.hardware
+    coords = {k: np.array(C.axis_values(getattr(h, k)), dtype=np.float64) for k in ("bw", "c_over_bw")}
+    usd = _inline_price(h.price_per_hour, cfg.price)
+    hw = Hardware(bw=_along(coords["bw"], "bw", dims),
+                  c_over_bw=_along(coords["c_over_bw"], "c_over_bw", dims),
+                  capacity=_scalar(h.capacity, dims), price=_scalar(usd / SECONDS_PER_HOUR, dims),
+                  chips=_scalar(h.chips if chips is None else chips, dims))
+    return hw, coords, {}
+
+
+def _hardware(cfg: C.SweepConfig, dims: list[str]):
+    """(hw, hw dims, coords, extra coords): the chips, their prices ($/s) and chip counts."""
     ax = cfg.axes
-    dims = dims_of(cfg)
-    coords: dict[str, np.ndarray] = {}
-    leaves: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
-    extra: dict[str, tuple[tuple[str, ...], np.ndarray, dict]] = {}
-
-    # precision
-    if isinstance(ax.precision, list | tuple):
-        precisions = list(ax.precision)
-        kv, compute = "bf16", "auto"
-        coords["precision"] = np.array(precisions, dtype=object)
-    elif isinstance(ax.precision, C.PrecisionSettings):
-        precisions, kv, compute = [ax.precision.weights], ax.precision.kv, ax.precision.compute
-    else:
-        precisions, kv, compute = [ax.precision], "bf16", "auto"
-    p_dims: tuple[str, ...] = ("precision",) if "precision" in dims else ()
-
-    def squeeze_p(a: np.ndarray) -> np.ndarray:  # (n, P) → (n,) when precision is not swept
-        return a if p_dims else a[:, 0]
-
-    chips_override = None if ax.chips is None or C.is_swept(ax.chips) else C.axis_values(ax.chips)[0]
-    extended = cfg.physics == "extended"
-    hw_default = _defaults(rc_specs().Hardware)
-
-    # hardware
-    if isinstance(ax.hardware, C.HypotheticalHardware):
-        h = ax.hardware
-        coords["bw"] = np.array(C.axis_values(h.bw), dtype=np.float64)
-        coords["c_over_bw"] = np.array(C.axis_values(h.c_over_bw), dtype=np.float64)
-        leaves["hw.bw"] = (("bw",), coords["bw"])
-        leaves["hw.c_over_bw"] = (("c_over_bw",), coords["c_over_bw"])
-        leaves["hw.capacity"] = ((), np.array(h.capacity))
-        leaves["hw.price"] = ((), np.array(_inline_price(h.price_per_hour, cfg.price) / 3600.0))
-        chips = h.chips if chips_override is None else chips_override
-        leaves["hw.chips"] = ((), np.array(chips))
-        hw_dims: tuple[str, ...] = ()
-        for f in _HW_EXT:
-            leaves["hw." + f] = ((), np.array(hw_default[f]))
-    else:
-        labels, bw, cob, cap, price, chips, names, sources, comp_p = [], [], [], [], [], [], [], [], []
-        bases, price_src, power = [], [], []
-        ext = []  # (H, P, len(_HW_EXT))
-        for item in ax.hardware:
-            if isinstance(item, str):
-                e = catalogs.hardware_entry(item)
-                pr = catalogs.price(item, cfg.price)
-                bases.append(pr.basis + (" (placeholder)" if pr.placeholder else ""))
-                price_src.append(pr.source)
-                power.append(catalogs.power_kw(item)[0])
-                row = []
-                cp_row = []
-                ext_row = []
-                for p in precisions:
-                    _, cp = _hw_precisions(item, p, compute)
-                    if extended:  # default efficiencies and the scale-up link
-                        from . import efficiency
-                        hw = efficiency.hardware(item, precision=cp, chips=chips_override,
-                                                 price_per_hour=pr.usd_per_hour)
-                    else:
-                        hw = catalogs.hardware(item, precision=cp, chips=chips_override,
-                                               price_per_hour=pr.usd_per_hour)
-                    row.append(float(hw.c_over_bw))
-                    cp_row.append(cp)
-                    ext_row.append([float(np.asarray(getattr(hw, f))) for f in _HW_EXT])
-                ext.append(ext_row)
-                labels.append(item)
-                bw.append(float(hw.bw))
-                cap.append(float(hw.capacity))
-                price.append(float(hw.price) * 3600.0)
-                chips.append(float(hw.chips))
-                names.append(str(e.get("name", item)))
-                src = e.get("source", "catalog")
-                sources.append("; ".join(src) if isinstance(src, list) else str(src))
-                cob.append(row)
-                comp_p.append(cp_row)
-            else:
-                labels.append(item.name)
-                bw.append(item.bw)
-                c = item.c_over_bw if item.c_over_bw is not None else item.flops / 2.0 / item.bw
-                cob.append([c] * len(precisions))
-                comp_p.append(["inline"] * len(precisions))
-                ext.append([[float(hw_default[f]) for f in _HW_EXT]] * len(precisions))
-                cap.append(item.capacity)
-                price.append(_inline_price(item.price_per_hour, cfg.price))
-                known = not np.isnan(price[-1])
-                bases.append("custom" if item.price_per_hour is not None or known else catalogs.NO_PRICE)
-                price_src.append(item.source if known else f"{item.name}: no price_per_hour given")
-                power.append(np.nan)
-                chips.append(float(chips_override if chips_override is not None else (item.chips or 1.0)))
-                names.append(item.name)
-                sources.append(item.source)
-        coords["hardware"] = np.array(labels, dtype=object)
-        hw_dims = ("hardware",)
-        leaves["hw.bw"] = (hw_dims, np.array(bw))
-        leaves["hw.c_over_bw"] = (hw_dims + p_dims, squeeze_p(np.array(cob)))
-        leaves["hw.capacity"] = (hw_dims, np.array(cap))
-        leaves["hw.price"] = (hw_dims, np.array(price) / 3600.0)
-        leaves["hw.chips"] = (hw_dims, np.array(chips))
-        extra["bw"] = (hw_dims, np.array(bw), {"units": "B/s", "long_name": "HBM bandwidth per chip"})
-        extra["c_over_bw"] = (hw_dims + p_dims, squeeze_p(np.array(cob)),
-                              {"units": "MAC/B", "long_name": "machine balance C/BW"})
-        extra["compute_precision"] = (hw_dims + p_dims, squeeze_p(np.array(comp_p, dtype=object)),
-                                      {"long_name": "precision of the FLOPS used"})
-        extra["hardware_name"] = (hw_dims, np.array(names, dtype=object), {"long_name": "hardware"})
-        extra["hardware_source"] = (hw_dims, np.array(sources, dtype=object), {"long_name": "source"})
-        extra["price_basis"] = (hw_dims, np.array(bases, dtype=object),
-                                {"long_name": "price basis (no price: NaN cost)"})
-        extra["price_source"] = (hw_dims, np.array(price_src, dtype=object),
-                                 {"long_name": "source of the price"})
-        extra["power_kw"] = (hw_dims, np.array(power, dtype=np.float64),
-                             {"units": "kW", "long_name": "power per chip"})
-        ext_arr = np.array(ext, dtype=np.float64)
-        for j, f in enumerate(_HW_EXT):
-            col = ext_arr[:, :, j]
-            if p_dims and not np.array_equal(col, col[:, :1].repeat(col.shape[1], 1)):
-                leaves["hw." + f] = (hw_dims + p_dims, col)
-            else:
-                leaves["hw." + f] = (hw_dims, col[:, 0])
-    extra["capacity"] = (hw_dims, np.array(leaves["hw.capacity"][1], dtype=np.float64),
+    fixed = None if ax.chips is None or C.is_swept(ax.chips) else C.axis_values(ax.chips)[0]
+    space = isinstance(ax.hardware, C.HypotheticalHardware)
+    hw, coords, extra = (_hardware_space if space else _hardware_list)(cfg, dims, fixed)
+    hw, hw_dims, sizes = _filled(hw, dims), () if space else ("hardware",), _sizes(cfg, dims)
+    extra["capacity"] = (hw_dims, _on(hw.capacity, hw_dims, dims, sizes),
                          {"units": "B", "long_name": "HBM capacity per chip"})
-    extra["price_per_hour"] = (hw_dims, np.array(leaves["hw.price"][1]) * 3600.0,
+    extra["price_per_hour"] = (hw_dims, _on(hw.price, hw_dims, dims, sizes) * SECONDS_PER_HOUR,
                                {"units": "$/h", "long_name": "price per chip-hour"})
     if C.is_swept(ax.chips):
         coords["chips"] = np.array(C.axis_values(ax.chips), dtype=np.float64)
-        leaves["hw.chips"] = (("chips",), coords["chips"])
+        hw = hw.replace(chips=_along(coords["chips"], "chips", dims))
     else:
-        extra["chips"] = (hw_dims, np.array(leaves["hw.chips"][1], dtype=np.float64),
+        extra["chips"] = (hw_dims, _on(hw.chips, hw_dims, dims, sizes),
                           {"units": "chips", "long_name": "chips per replica"})
-    # extended knobs set or swept by the config (hardware ones override the efficiency catalog)
-    wl_default = _defaults(rc_specs().Workload)
+    return hw, hw_dims, coords, extra
+
+
+def _knobs(cfg: C.SweepConfig, dims: list[str], hw: Hardware, wl: Workload, hw_dims: tuple[str, ...]):
+    """(hw, wl, coords, extra coords) with the extended knobs the config sets or sweeps
+    (a hardware knob set in the config overrides the efficiency catalog)."""
+    trees: dict[str, Any] = {"hw": hw, "wl": wl}
+    sizes = _sizes(cfg, dims)
+    coords: dict[str, np.ndarray] = {}
+    extra: dict[str, Extra] = {}
     for k, which in C.EXTRA_AXES.items():
-        v = getattr(ax, k)
-        key = f"{which}.{k}"
+        v = getattr(cfg.axes, k)
         if C.is_swept(v):
             coords[k] = np.array(C.axis_values(v), dtype=np.float64)
-            leaves[key] = ((k,), coords[k])
+            trees[which] = trees[which].replace(**{k: _along(coords[k], k, dims)})
         elif v is not None:
-            leaves[key] = ((), np.array(C.axis_values(v)[0], dtype=np.float64))
-        elif which == "wl":
-            leaves[key] = ((), np.array(wl_default[k], dtype=np.float64))
-        if extended and not C.is_swept(v) and k in EXTRA_AXIS_ATTRS:
+            trees[which] = trees[which].replace(**{k: _scalar(C.axis_values(v)[0], dims)})
+        if cfg.physics == "extended" and not C.is_swept(v) and k in EXTRA_AXIS_ATTRS:
+            leaf = getattr(trees[which], k)
+            own = hw_dims if which == "hw" and v is None else ()
+            if "precision" in dims and np.shape(leaf)[dims.index("precision")] > 1:
+                own += ("precision",)  # the efficiency catalog's value differs by precision
             u, ln = EXTRA_AXIS_ATTRS[k]
-            extra[k] = (leaves[key][0], np.asarray(leaves[key][1], dtype=np.float64),
-                        {"units": u, "long_name": ln})
+            extra[k] = (own, _on(leaf, own, dims, sizes), {"units": u, "long_name": ln})
+    return trees["hw"], trees["wl"], coords, extra
 
-    # model
-    att = ax.attention
-    if isinstance(ax.model, C.SparsityModel):
-        m = ax.model
-        coords["sparsity"] = np.array(C.axis_values(m.sparsity), dtype=np.float64)
-        m_dims: tuple[str, ...] = ()
-        leaves["m.n_total"] = ((), np.array(m.n_total))
-        leaves["m.sparsity"] = (("sparsity",), coords["sparsity"])
-        leaves["m.kv_bytes_per_token"] = ((), np.array(m.kv_bytes_per_token * _kv_bytes(kv) / 2.0))
-        bpw = np.array([_pbytes(p) for p in precisions])
-        leaves["m.bytes_per_weight"] = (p_dims, bpw if p_dims else np.array(bpw[0]))
-        m_default = _defaults(rc_specs().Model)
-        for f in MODEL_FIELDS[4:]:
-            leaves["m." + f] = ((), np.array(float(m_default[f])))
-        moe = ((), np.array(False))  # no routed-expert shapes: auto lays it out as tp
-        extra["n_total"] = ((), np.array(m.n_total), {"units": "parameters", "long_name": "total parameters"})
-        extra["n_active"] = (("sparsity",), m.n_total / coords["sparsity"],
-                             {"units": "parameters", "long_name": "active parameters per token"})
-    else:
-        from rooflax.core.arch import Architecture, model_from_architecture
-        from rooflax.core.parallel import extended_model
-        labels, rows, sources, is_moe = [], [], [], []
-        for item in ax.model:
-            per_p = []
-            if isinstance(item, str):
-                is_moe.append(bool(catalogs.architecture(item).is_moe))
-            elif item.architecture is not None:
-                is_moe.append(bool(Architecture(**item.architecture).is_moe))
-            else:  # counts only (no expert fraction): replicating under ep would copy all weights
-                is_moe.append(False)
-            for p in precisions:
-                if isinstance(item, str):
-                    mod = catalogs.model(item, weights=p, kv=kv, extended=extended)
-                elif item.architecture is not None:
-                    arch = Architecture(**item.architecture)
-                    mod = (extended_model(arch, weights=p, kv=kv) if extended
-                           else model_from_architecture(arch, weights=p, kv=kv))
-                else:
-                    sp = item.sparsity if item.sparsity is not None else item.n_total / item.n_active
-                    from rooflax.core.specs import Model
-                    mod = Model(n_total=item.n_total, sparsity=sp,
-                                kv_bytes_per_token=item.kv_bytes_per_token * _kv_bytes(kv) / 2.0,
-                                bytes_per_weight=_pbytes(p))
-                per_p.append([float(np.asarray(getattr(mod, f))) for f in MODEL_FIELDS])
-            rows.append(per_p)
-            if isinstance(item, str):
-                labels.append(item)
-                src = catalogs.model_entry(item).get("source", "catalog")
-                sources.append("; ".join(src) if isinstance(src, list) else str(src))
-            else:
-                labels.append(item.name)
-                sources.append(item.source)
-        arr = np.array(rows)  # (M, P, F)
-        coords["model"] = np.array(labels, dtype=object)
-        m_dims = ("model",)
-        for j, f in enumerate(MODEL_FIELDS):
-            col = arr[:, :, j]
-            if f == "bytes_per_weight" and p_dims:
-                leaves["m." + f] = (m_dims + p_dims, col)
-            else:
-                leaves["m." + f] = (m_dims, col[:, 0])
-        extra["n_total"] = (m_dims, arr[:, 0, 0], {"units": "parameters", "long_name": "total parameters"})
-        extra["n_active"] = (m_dims, arr[:, 0, 0] / arr[:, 0, 1],
-                             {"units": "parameters", "long_name": "active parameters per token"})
-        extra["sparsity"] = (m_dims, arr[:, 0, 1], {"units": "1", "long_name": "N_total / N_active"})
-        extra["model_source"] = (m_dims, np.array(sources, dtype=object), {"long_name": "source"})
-        moe = (m_dims, np.array(is_moe))
 
-    # layout of a replica (core.parallel.layout): dp, expert_replicas, moe_ep
-    kind = cfg.layout_kind()
-    if kind == "one-chip":
-        for f in ("dp", "expert_replicas", "moe_ep"):
-            leaves["hw." + f] = ((), np.array(1.0))
-    else:
-        c_dims, c_val = leaves["hw.chips"]
-        if kind == "auto":
-            ep_dims, is_ep = moe
-        else:
-            ep_dims, is_ep = (), np.array(kind == "ep")
-        u, (c, e) = _outer(dims, [(c_dims, c_val), (ep_dims, is_ep)])
-        dp = np.where(e, c, 1.0).astype(np.float64)
-        leaves["hw.dp"] = (u, dp)
-        leaves["hw.expert_replicas"] = ((), np.array(1.0))
-        leaves["hw.moe_ep"] = (ep_dims, np.where(is_ep, 1.0, 0.0))
-        if extended:
-            extra["dp"] = (u, dp, {"units": "groups",
-                                   "long_name": "data-parallel attention groups per replica"})
-    if att is not None:
-        for f in ("window", "top_k", "sqrt_coeff"):
-            v = getattr(att, f)
-            if v is not None:
-                leaves["m." + f] = ((), np.array(v))
-    extra["kv_bytes_per_token"] = (leaves["m.kv_bytes_per_token"][0],
-                                   np.asarray(leaves["m.kv_bytes_per_token"][1]),
-                                   {"units": "B/token", "long_name": "KV-cache bytes per token"})
-    state_dims, state = leaves["m.state_bytes_per_seq"]
-    if np.any(np.asarray(state) > 0):  # hybrid linear-attention models only
-        extra["state_bytes_per_seq"] = (state_dims, np.asarray(state, dtype=np.float64), {
-            "units": "B", "long_name": "linear-attention state bytes per sequence"})
-    extra["bytes_per_weight"] = (leaves["m.bytes_per_weight"][0],
-                                 np.asarray(leaves["m.bytes_per_weight"][1]),
-                                 {"units": "B", "long_name": "bytes per weight"})
-
-    # workload
-    coords["batch"] = np.array(C.axis_values(ax.batch), dtype=np.float64)
-    coords["context"] = np.array(C.axis_values(ax.context), dtype=np.float64)
-    leaves["wl.batch"] = (("batch",), coords["batch"])
-    leaves["wl.context"] = (("context",), coords["context"])
+def _workload(cfg: C.SweepConfig, dims: list[str]):
+    """(wl, coords): batch and context along their dims, the SLO (s; inf: none)."""
+    ax = cfg.axes
+    coords = {k: np.array(C.axis_values(getattr(ax, k)), dtype=np.float64) for k in ("batch", "context")}
     if C.is_swept(ax.slo):
         coords["slo"] = np.array(C.axis_values(ax.slo), dtype=np.float64)
-        leaves["wl.slo"] = (("slo",), coords["slo"])
+        slo = _along(coords["slo"], "slo", dims)
     else:
-        slo = C.axis_values(ax.slo)
-        leaves["wl.slo"] = ((), np.array(slo[0] if slo else np.inf))
+        given = C.axis_values(ax.slo)
+        slo = _scalar(given[0] if given else np.inf, dims)
+    wl = Workload(batch=_along(coords["batch"], "batch", dims),
+                  context=_along(coords["context"], "context", dims), slo=slo)
+    return _filled(wl, dims), coords
 
-    # variables
-    fdt = cfg.dtype
-    variables: dict[str, VarSpec] = {}
+
+def _filled(tree: Any, dims: list[str]) -> Any:
+    """Every leaf a float64 array over the plan's dims (defaults become (1, …, 1) arrays)."""
+    return jax.tree.map(lambda x: x if np.ndim(x) == len(dims) else _scalar(x, dims), tree)
+
+
+# -- model -------------------------------------------------------------------------------------
+def _model_item(item: Any, precisions: list[str], kv: str, extended: bool) -> tuple[list[Model], bool]:
+    """A listed model (catalog name or inline) at each weights precision; whether it is MoE
+    (a model given by counts only is laid out as dense: no expert fraction to replicate)."""
+    from rooflax.core.arch import Architecture, model_from_architecture
+    from rooflax.core.parallel import extended_model
+
+    if isinstance(item, str):
+        return ([catalogs.model(item, weights=p, kv=kv, extended=extended) for p in precisions],
+                bool(catalogs.architecture(item).is_moe))
+    if item.architecture is not None:
+        arch = Architecture(**item.architecture)
+        make = extended_model if extended else model_from_architecture
+        return [make(arch, weights=p, kv=kv) for p in precisions], bool(arch.is_moe)
+    sp = item.sparsity if item.sparsity is not None else item.n_total / item.n_active
+    return [Model(n_total=item.n_total, sparsity=sp, bytes_per_weight=precision_bytes(p),
+                  kv_bytes_per_token=item.kv_bytes_per_token * precision_bytes(kv) / 2.0)
+            for p in precisions], False
+
+
+def _model_list(cfg: C.SweepConfig, dims: list[str]):
+    """(m, is-MoE over dims, coords, extra coords) of a list of models."""
+    precisions, kv, _ = _precisions(cfg.axes)
+    rows, moe, labels, sources, sizes = [], [], [], [], _sizes(cfg, dims)
+    for item in cfg.axes.model:
+        row, is_moe = _model_item(item, precisions, kv, cfg.physics == "extended")
+        rows.append(row)
+        moe.append(is_moe)
+        labels.append(item if isinstance(item, str) else item.name)
+        sources.append(_source(catalogs.model_entry(item)) if isinstance(item, str) else item.source)
+    m = _grid_tree(rows, ("model", "precision"), dims)
+    n_total = _on(m.n_total, ("model",), dims, sizes)
+    sparsity = _on(m.sparsity, ("model",), dims, sizes)
+    extra: dict[str, Extra] = {
+        "n_total": (("model",), n_total, {"units": "parameters", "long_name": "total parameters"}),
+        "n_active": (("model",), n_total / sparsity,
+                     {"units": "parameters", "long_name": "active parameters per token"}),
+        "sparsity": (("model",), sparsity, {"units": "1", "long_name": "N_total / N_active"}),
+        "model_source": (("model",), np.array(sources, dtype=object), {"long_name": "source"})}
+    return m, _along(moe, "model", dims) > 0, {"model": np.array(labels, dtype=object)}, extra
+
+
+def _model_space(cfg: C.SweepConfig, dims: list[str]):
+    """(m, is-MoE, coords, extra coords) of a model family along a sparsity axis."""
+    precisions, kv, _ = _precisions(cfg.axes)
+    fam = cfg.axes.model
+    coords = {"sparsity": np.array(C.axis_values(fam.sparsity), dtype=np.float64)}
+    bpw = [precision_bytes(p) for p in precisions]
+    bpw = _along(bpw, "precision", dims) if "precision" in dims else _scalar(bpw[0], dims)
+    m = Model(n_total=_scalar(fam.n_total, dims), sparsity=_along(coords["sparsity"], "sparsity", dims),
+              kv_bytes_per_token=_scalar(fam.kv_bytes_per_token * precision_bytes(kv) / 2.0, dims),
+              bytes_per_weight=bpw)
+    extra: dict[str, Extra] = {
+        "n_total": ((), np.array(fam.n_total), {"units": "parameters", "long_name": "total parameters"}),
+        "n_active": (("sparsity",), fam.n_total / coords["sparsity"],
+                     {"units": "parameters", "long_name": "active parameters per token"})}
+    return m, np.array(False), coords, extra  # no routed-expert shapes: auto lays it out as tp
+
+
+def _model(cfg: C.SweepConfig, dims: list[str]):
+    """(m, m dims, is-MoE, coords, extra coords), attention overrides applied."""
+    space = isinstance(cfg.axes.model, C.SparsityModel)
+    m, moe, coords, extra = (_model_space if space else _model_list)(cfg, dims)
+    m_dims, sizes = () if space else ("model",), _sizes(cfg, dims)
+    att = cfg.axes.attention
+    if att is not None:
+        given = {f: _scalar(getattr(att, f), dims) for f in ("window", "top_k", "sqrt_coeff")
+                 if getattr(att, f) is not None}
+        m = m.replace(**given)
+    m = _filled(m, dims)
+    extra["kv_bytes_per_token"] = (m_dims, _on(m.kv_bytes_per_token, m_dims, dims, sizes),
+                                   {"units": "B/token", "long_name": "KV-cache bytes per token"})
+    if np.any(m.state_bytes_per_seq > 0):  # hybrid linear-attention models only
+        extra["state_bytes_per_seq"] = (m_dims, _on(m.state_bytes_per_seq, m_dims, dims, sizes), {
+            "units": "B", "long_name": "linear-attention state bytes per sequence"})
+    mp = tuple(d for d in dims if d in m_dims + ("precision",))
+    extra["bytes_per_weight"] = (mp, _on(m.bytes_per_weight, mp, dims, sizes),
+                                 {"units": "B", "long_name": "bytes per weight"})
+    return m, m_dims, moe, coords, extra
+
+
+# -- layout ------------------------------------------------------------------------------------
+def _laid_out(hw: Hardware, kind: str, moe: np.ndarray) -> Hardware:
+    """``hw`` laid out by :func:`rooflax.core.parallel.layout`; ``"auto"``: ep for MoE models,
+    tp for dense ones (``moe`` a boolean over the plan's dims)."""
+    if kind != "auto":
+        return layout(hw, kind)
+    ep, tp = layout(hw, "ep"), layout(hw, "tp")
+    return hw.replace(dp=np.where(moe, ep.dp, tp.dp), expert_replicas=ep.expert_replicas,
+                      moe_ep=np.where(moe, ep.moe_ep, tp.moe_ep))
+
+
+def _layout(cfg: C.SweepConfig, dims: list[str], hw: Hardware, moe: np.ndarray,
+            hw_dims: tuple[str, ...], m_dims: tuple[str, ...]) -> tuple[Hardware, dict[str, Extra]]:
+    """(hw with dp, expert_replicas and moe_ep set, the ``dp`` coordinate under extended physics)."""
+    kind = cfg.layout_kind()
+    hw = _filled(_laid_out(hw, kind, moe), dims)
+    if kind == "one-chip" or cfg.physics != "extended":
+        return hw, {}
+    own = ("chips",) if C.is_swept(cfg.axes.chips) else hw_dims
+    own += m_dims if kind == "auto" else ()
+    own, sizes = tuple(d for d in dims if d in own), _sizes(cfg, dims)
+    return hw, {"dp": (own, _on(hw.dp, own, dims, sizes),
+                       {"units": "groups", "long_name": "data-parallel attention groups per replica"})}
+
+
+# -- variables and chunks ----------------------------------------------------------------------
+def _value_specs(cfg: C.SweepConfig, dims: list[str]) -> dict[str, VarSpec]:
+    """The requested quantities: per point (all dims), optimum (no batch), static (neither)."""
+    from rooflax.core import BINDINGS, REGIMES
+
     no_b = tuple(d for d in dims if d != "batch")
     no_bc = tuple(d for d in no_b if d != "context")
-    from rooflax.core import BINDINGS, REASONS, REGIMES
+    out = {}
     for name in cfg.outputs.values:
         u, ln = UNITS[name]
         d = tuple(dims) if name in C.BATCH_OUTPUTS else no_b if name in C.OPTIMUM_OUTPUTS else no_bc
         attrs = {"units": u, "long_name": ln}
-        dt = INT_VARS.get(name, fdt)
         if name == "regime":
             attrs.update(flag_values=list(range(len(REGIMES))), flag_meanings=" ".join(
                 r.replace(" ", "_") for r in REGIMES))
         if name == "binding":
             attrs.update(flag_values=list(range(len(BINDINGS))), flag_meanings=" ".join(BINDINGS))
-        variables[name] = VarSpec(d, dt, attrs)
-    sens = None
-    if cfg.outputs.sensitivities is not None:
-        s = cfg.outputs.sensitivities
-        sens = (tuple(s.of), tuple(s.knobs), tuple(s.kind))
-        for kind in s.kind:
-            for o in s.of:
-                for k in s.knobs:
-                    u = UNITS[o][0]
-                    attrs = {"units": "1" if kind == "elasticity" else f"{u} per {KNOB_UNITS[k]}",
-                             "long_name": f"{kind} of {o} with respect to {k}"}
-                    variables[f"{kind}__{o}__{k}"] = VarSpec(no_b, fdt, attrs)
-        variables["sensitivity_reason"] = VarSpec(no_b, "uint8", {
-            "units": "1", "long_name": "why a sensitivity is NaN",
-            "flag_values": list(range(len(REASONS) + 1)),
-            "flag_meanings": " ".join([r.split(":")[0].split(" ")[0] for r in REASONS] + ["storage"]),
-            "reasons": list(REASONS) + [STORAGE_REASON]})
+        out[name] = VarSpec(d, INT_VARS.get(name, cfg.dtype), attrs)
+    return out
 
-    # chunks: whole batch; the rest from the config or sized to target_block_points
+
+def _sensitivity_specs(cfg: C.SweepConfig, dims: list[str]) -> dict[str, VarSpec]:
+    """``{kind}__{of}__{knob}`` (no batch dim) and ``sensitivity_reason``; none unless asked."""
+    from rooflax.core import REASONS
+
+    s = cfg.outputs.sensitivities
+    if s is None:
+        return {}
+    no_b = tuple(d for d in dims if d != "batch")
+    out = {}
+    for kind, o, k in itertools.product(s.kind, s.of, s.knobs):
+        u = UNITS[o][0]
+        attrs = {"units": "1" if kind == "elasticity" else f"{u} per {KNOB_UNITS[k]}",
+                 "long_name": f"{kind} of {o} with respect to {k}"}
+        out[f"{kind}__{o}__{k}"] = VarSpec(no_b, cfg.dtype, attrs)
+    out["sensitivity_reason"] = VarSpec(no_b, "uint8", {
+        "units": "1", "long_name": "why a sensitivity is NaN",
+        "flag_values": list(range(len(REASONS) + 1)),
+        "flag_meanings": " ".join([r.split(":")[0].split(" ")[0] for r in REASONS] + ["storage"]),
+        "reasons": list(REASONS) + [STORAGE_REASON]})
+    return out
+
+
+def _chunks(cfg: C.SweepConfig, dims: list[str], coords: dict[str, np.ndarray]) -> dict[str, int]:
+    """Whole batch; the rest from the config or sized to ``target_block_points``
+    (outer dims shrink first, context last)."""
     shape = {d: len(coords[d]) for d in dims}
     chunks = {d: shape[d] for d in dims}
     for d, c in cfg.chunks.items():
         chunks[d] = min(c, shape[d])
     chunks["batch"] = shape["batch"]
-    for d in reversed(dims[:-1]):  # shrink outer dims first (not context, then context)
+    for d in [*reversed(dims[:-1]), "context"]:
         if d in cfg.chunks or d == "batch":
             continue
         rest = math.prod(chunks.values()) // chunks[d]
         chunks[d] = max(1, min(shape[d], cfg.target_block_points // max(rest, 1)))
-    if "context" not in cfg.chunks:
-        rest = math.prod(chunks.values()) // chunks["context"]
-        chunks["context"] = max(1, min(shape["context"], cfg.target_block_points // max(rest, 1)))
-
-    return Plan(dims=dims, coords=coords, leaves=leaves, extra_coords=extra, variables=variables,
-                chunks=chunks, values=tuple(cfg.outputs.values), sens=sens, dtype=fdt,
-                config_json=cfg.normalized_json(), store=str(cfg.store), price=cfg.price)
+    return chunks
 
 
-def rc_specs():
-    from rooflax.core import specs
-    return specs
-
-
-def _defaults(cls) -> dict[str, float]:
-    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
-
-
-def _outer(dims: list[str], parts):
-    """Broadcast leaves on their own dims to the union of their dims (in plan order)."""
-    u = tuple(d for d in dims if any(d in pd for pd, _ in parts))
-    out = []
-    for pd, a in parts:
-        a = np.asarray(a)
-        out.append(a.reshape([a.shape[pd.index(d)] if d in pd else 1 for d in u]))
-    return u, out
-
-
-def _pbytes(p: str) -> float:
-    from rooflax.core.specs import precision_bytes
-    return precision_bytes(p)
-
-
-def _kv_bytes(p: str) -> float:
-    return _pbytes(p)
+# -- the plan ----------------------------------------------------------------------------------
+def build(cfg: C.SweepConfig) -> Plan:
+    """The plan of a sweep: dims, coordinates, parameter pytrees, variables and chunks."""
+    dims = dims_of(cfg)
+    hw, hw_dims, coords, extra = _hardware(cfg, dims)
+    wl, wl_coords = _workload(cfg, dims)
+    hw, wl, knob_coords, knob_extra = _knobs(cfg, dims, hw, wl, hw_dims)
+    m, m_dims, moe, m_coords, m_extra = _model(cfg, dims)
+    hw, layout_extra = _layout(cfg, dims, hw, moe, hw_dims, m_dims)
+    precisions = _precisions(cfg.axes)[0]
+    if "precision" in dims:
+        coords["precision"] = np.array(precisions, dtype=object)
+    coords.update(**knob_coords, **m_coords, **wl_coords)
+    extra.update(**knob_extra, **layout_extra, **m_extra)
+    s = cfg.outputs.sensitivities
+    return Plan(dims=dims, coords=coords, trees={"hw": hw, "m": m, "wl": wl}, extra_coords=extra,
+                variables={**_value_specs(cfg, dims), **_sensitivity_specs(cfg, dims)},
+                chunks=_chunks(cfg, dims, coords), values=tuple(cfg.outputs.values),
+                sens=None if s is None else (tuple(s.of), tuple(s.knobs), tuple(s.kind)),
+                dtype=cfg.dtype, config_json=cfg.normalized_json(), store=str(cfg.store), price=cfg.price)

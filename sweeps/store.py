@@ -44,11 +44,12 @@ import signal
 import socket
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .grid import Plan
+if TYPE_CHECKING:  # annotations only: opening a cube needs no jax (grid builds pytrees)
+    from .grid import Plan
 
 COMPRESSION_MEASUREMENT = """
 benchmarks/bench_sweep.py --compressors: one real 4M-point block of the 1e8 benchmark cube

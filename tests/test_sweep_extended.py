@@ -27,7 +27,7 @@ EXAMPLE = ROOT / "configs" / "extended-deepseek.yaml"
 
 
 def _expected(hw_name, model_name, spec_k, spec_alpha):
-    _, cp = G._hw_precisions(hw_name, "fp8", "auto")
+    cp = G._compute_precision(hw_name, "fp8", "auto")
     hw = efficiency.hardware(hw_name, precision=cp)
     hw = layout(hw, "ep" if catalogs.architecture(model_name).is_moe else "tp")
     m = catalogs.model(model_name, weights="fp8", kv="bf16", extended=True)
@@ -100,7 +100,10 @@ def test_seeds_config_unaffected(tmp_path):
                "hw.moe_ep": 1.0, "wl.spec_k": 0.0, "wl.spec_alpha": 0.0,
                "m.attn_flops_per_ctx_token": 0.0, "m.experts_per_token": 0.0}
     for key, v in neutral.items():
-        np.testing.assert_array_equal(np.asarray(plan.leaves[key][1]), v, err_msg=key)
+        tree, field = key.split(".")
+        leaf = getattr(plan.trees[tree], field)
+        assert np.ndim(leaf) == 4, key  # over the plan's 4 dims
+        np.testing.assert_array_equal(leaf, v, err_msg=key)
     for name in ("flops_eff", "link_bw", "dp", "spec_k"):
         assert name not in plan.extra_coords and name not in plan.coords
 
@@ -109,8 +112,9 @@ def test_seeds_config_with_overrides(tmp_path):
     cfg = _seeds_cfg(tmp_path, flops_eff=0.5, link_bw="900 GB/s", spec_alpha=[0.5, 0.9])
     plan = G.build(cfg)
     assert plan.dims == ["hardware", "model", "spec_alpha", "batch", "context"]
-    assert float(plan.leaves["hw.flops_eff"][1]) == 0.5
-    assert float(plan.leaves["hw.link_bw"][1]) == 900e9
+    assert float(plan.trees["hw"].flops_eff.squeeze()) == 0.5
+    assert float(plan.trees["hw"].link_bw.squeeze()) == 900e9
+    assert plan.trees["wl"].spec_alpha.shape == (1, 1, 2, 1, 1)  # along its own dim
     np.testing.assert_array_equal(plan.coords["spec_alpha"], [0.5, 0.9])
 
 
@@ -145,10 +149,12 @@ def test_extended_layouts(tmp_path):
     f = tmp_path / "l.yaml"
     f.write_text(yaml.safe_dump(data))
     plan = G.build(C.load(f))
-    dims, dp = plan.leaves["hw.dp"]
-    assert dims == ("model", "chips")
-    np.testing.assert_array_equal(dp, [[8, 16], [1, 1], [1, 1]])  # ep for MoE only
-    np.testing.assert_array_equal(plan.leaves["hw.moe_ep"][1], [1, 0, 0])
+    assert plan.dims == ["hardware", "model", "chips", "batch", "context"]
+    dp = plan.trees["hw"].dp
+    assert dp.shape == (1, 3, 2, 1, 1)
+    np.testing.assert_array_equal(dp[0, :, :, 0, 0], [[8, 16], [1, 1], [1, 1]])  # ep for MoE only
+    np.testing.assert_array_equal(plan.trees["hw"].moe_ep.squeeze(), [1, 0, 0])
+    assert plan.extra_coords["dp"][0] == ("model", "chips")
     data["layout"] = "one-chip"
     f.write_text(yaml.safe_dump(data))
-    assert float(G.build(C.load(f)).leaves["hw.dp"][1]) == 1.0
+    np.testing.assert_array_equal(G.build(C.load(f)).trees["hw"].dp, 1.0)

@@ -1,0 +1,95 @@
+"""Layers (SPEC "Layout"): imports flow results → sweeps → core, and no import cycle.
+
+Two checks: each layer imported in a fresh interpreter, in dependency order, loads no module of
+a higher layer; and the static import graph (top-level and function-level imports, read with
+``ast``) of core and sweeps has no cycle — a lazy import inside a function still counts.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = {"core": "rooflax.core", "sweeps": "rooflax.sweeps", "results": "rooflax.results"}
+
+
+def _modules(folder: str) -> dict[str, Path]:
+    pkg = LAYERS[folder]
+    return {pkg if f.stem == "__init__" else f"{pkg}.{f.stem}": f
+            for f in sorted((ROOT / folder).glob("*.py"))}
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """Module names ``path`` imports anywhere in its body (relative imports resolved)."""
+    pkg = name if path.stem == "__init__" else name.rsplit(".", 1)[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                base = ".".join(parts + ([node.module] if node.module else []))
+            out |= {base} | {f"{base}.{a.name}" for a in node.names}
+    return out
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` (a list of module names), or None (depth-first search)."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        state[m] = 1
+        stack.append(m)
+        for d in sorted(graph[m]):
+            if state.get(d) == 1:
+                return stack[stack.index(d):] + [d]
+            if d not in state and (found := visit(d)):
+                return found
+        stack.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(graph):
+        if m not in state and (found := visit(m)):
+            return found
+    return None
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+@pytest.mark.parametrize("folder", ["core", "sweeps"])
+def test_no_import_cycle(folder):
+    mods = _modules(folder)
+    pkg = LAYERS[folder]
+    # a submodule naming its own package (``from rooflax.core import x``) is not an edge back
+    graph = {m: {i for i in _imports(m, f) if i in mods and i not in (m, pkg)} for m, f in mods.items()}
+    assert _cycle(graph) is None
+
+
+@pytest.mark.parametrize("folder", ["core", "sweeps", "results"])
+def test_no_module_imports_a_higher_layer_statically(folder):
+    higher = list(LAYERS.values())[list(LAYERS).index(folder) + 1:]
+    for name, path in _modules(folder).items():
+        up = sorted(i for i in _imports(name, path) if any(i.startswith(h) for h in higher))
+        assert not up, f"{name} imports {up}"
+
+
+def test_each_layer_in_a_fresh_interpreter_loads_no_higher_layer():
+    for i, folder in enumerate(LAYERS):
+        higher = list(LAYERS.values())[i + 1:]
+        code = ("import importlib, sys\n"
+                f"for m in {sorted(_modules(folder))!r}: importlib.import_module(m)\n"
+                f"print(sorted(m for m in sys.modules if m.startswith({tuple(higher)!r})))\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "[]", f"importing {folder} loads {out.stdout.strip()}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import jax.numpy as jnp
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -61,3 +62,19 @@ def test_sensitivity_reading_is_the_bound():
     assert out["reading"] == "bound" and math.isfinite(out["values"]["b_star"])
     table = runner.invoke(app, ["sensitivity", "-H", "h200", "-n", "8", "-m", "llama-3.1-70b", "-L", "8k"])
     assert "bound" in table.output
+
+
+def test_engine_for_is_the_engine_of_a_measured_row():
+    """calibration.engine_for (any deployment) and engine_of (measured rows) agree leaf by leaf."""
+    from rooflax.sweeps.measurements import Measurement
+
+    cal = calibration.load()
+    for weights, mode in (("fp8", "agg"), ("nvfp4", "disagg-decode"), ("bf16", "agg")):
+        m = Measurement(row_id="x", hardware="b200", model="deepseek-v3", chips=8, weights=weights,
+                        experts=weights, isl=1024, osl=2048, batch=16, mode=mode, value=20.0)
+        rows = calibration.rows([m])
+        want = calibration.engine_of(jnp.asarray(cal.theta()), rows)
+        got = calibration.engine_for(weights, osl=2048.0 if mode == "agg" else math.inf)
+        for field in predict.Engine.__dataclass_fields__:
+            leaf = jnp.ravel(jnp.asarray(getattr(want, field)))[0]
+            assert float(getattr(got, field)) == pytest.approx(float(leaf)), field

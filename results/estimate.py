@@ -39,6 +39,10 @@ LABELS = {"bound": "bound: roofline at datasheet peaks (efficiencies 1)",
           "prediction": "prediction (calibrated on measured silicon: sweeps/catalog/calibration.yaml); "
                         "TPOT, tok/s, $/M output and J/token fitted on measured TPOT; TTFT and $/M "
                         "input use the calibrated prefill efficiency but were not fitted on measured TTFT"}
+#: Which numbers of the prediction the calibration was fitted on (measured TPOT) and which not.
+CALIBRATED = {"fitted": ["tpot_s", "tok_s_per_user", "tok_s_per_gpu", "tok_s_per_replica",
+                         "usd_per_m_output", "energy_per_output_token_j"],
+              "not_fitted": ["ttft_s", "usd_per_m_input"]}
 #: Regime code of a predicted step where the fixed time (launches, scheduling) is over half of it.
 FIXED_BOUND = 4
 FIXED_REGIME = "fixed-time-bound"
@@ -343,6 +347,7 @@ def estimate(dep: Deployment) -> dict[str, Any]:
         "bound": bound,
         "prediction": pred,
         "labels": dict(LABELS),
+        "calibration": {"file": "sweeps/catalog/calibration.yaml", **CALIBRATED},
         "disaggregated": disaggregated(dep) if dep.prefill is not None else None,
     }
 

@@ -54,6 +54,8 @@ def test_bound_tpot_and_ttft_against_core(est):
     assert est["bound"]["ttft_s"] == pytest.approx(float(ttft), rel=1e-9)
     assert est["bound"]["tpot_s"] <= est["prediction"]["tpot_s"]  # the bound is a bound
     assert "calibrated on measured silicon" in est["labels"]["prediction"]
+    cal = est["calibration"]
+    assert set(cal["fitted"]) | set(cal["not_fitted"]) == {k for k, *_ in E.ROWS} and "ttft_s" in cal["not_fitted"]
 
 
 def test_predicted_tpot_is_the_shipped_calibration(est):

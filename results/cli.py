@@ -302,7 +302,7 @@ def sensitivity(
 
     \b
     --json keys (schema "rooflax.sensitivity/1"; non-finite numbers are null):
-      schema, source ("catalog" | "cube:PATH"),
+      schema, reading ("bound": the seeds' roofline), source ("catalog" | "cube:PATH"),
       inputs {hardware, model, chips, precision, weights, kv_precision,
               price_per_hour, context, slo, set, scale},
       parameters {bw, c_over_bw, capacity, price, chips, n_total, sparsity,
@@ -381,19 +381,22 @@ def query(
     scale: ScaleOpt = None,
     hf_config: HfConfigOpt = None,
     catalog: CatalogOpt = None,
+    predicted: Annotated[bool, typer.Option("--predicted", help="The calibrated prediction (core.predict, sweeps/catalog/calibration.yaml) instead of the bound, for t_step, latency, throughput, tokens_per_second_per_user, cost_per_token, cost_per_mtok.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Any core quantity at a point, or along axes given as lists/ranges.
+    """Any core quantity at a point, or along axes given as lists/ranges: the bound (the seeds'
+    roofline), or with --predicted the calibrated prediction of the decode step.
 
     \b
     Examples:
       rooflax query b_star b_x b_max -H h200 -n 8 -m deepseek-v3 -L 32k -p fp8
       rooflax query cost_per_mtok latency -H h100-sxm -n 8 -m llama-3.1-70b -B 1..4096/7
       rooflax query b_star cost_per_mtok_at_b_star -H h200 -n 8 -m path/to/config.json -L 32k
+      rooflax query latency cost_per_mtok --predicted -H h200 -n 8 -m llama-3.1-70b -p fp8 -B 1,64 -L 8k
       rooflax query list
 
-    --json prints {"quantities": {NAME: {"units", "long_name"}}, "rows": [{axis values…, NAME: value}]}
-    with non-finite numbers as null.
+    --json prints {"reading": "bound"|"prediction", "label", "quantities": {NAME: {"units", "long_name"}},
+    "rows": [{axis values…, NAME: value}]} with non-finite numbers as null.
     """
     import itertools
 
@@ -403,11 +406,15 @@ def query(
     from .point import (
         LIMIT_QUANTITIES,
         QUANTITIES,
+        READINGS,
         UserError,
         build_point,
+        check_predicted,
         enable_compilation_cache,
         evaluate,
+        evaluate_predicted,
         feasibility,
+        predicted_trees,
     )
 
     enable_compilation_cache()
@@ -426,6 +433,8 @@ def query(
     for q in quantity:
         if q not in QUANTITIES:
             evaluate(q, None, None, None)  # raises UserError with "did you mean"
+        if predicted:
+            check_predicted(q)
     hws = [h for h in hardware.split(",") if h.strip()]
     model = _user_models(model, hf_config, catalog)
     mds = [m for m in model.split(",") if m.strip()]
@@ -452,7 +461,11 @@ def query(
         B = jnp.asarray(batches, dtype=jnp.float64)[:, None]
         L = jnp.asarray(contexts, dtype=jnp.float64)[None, :]
         wl = pt.wl.replace(batch=B, context=L)
-        vals = {q: evaluate(q, pt.hw, pt.model, wl) for q in quantity}
+        if predicted:
+            p_hw, p_model, eng = predicted_trees(pt)
+            vals = {q: evaluate_predicted(q, p_hw, p_model, wl, eng) for q in quantity}
+        else:
+            vals = {q: evaluate(q, pt.hw, pt.model, wl) for q in quantity}
         ok, why = feasibility(pt.hw, pt.model, wl)
         for i, b in enumerate(batches):
             for j, ctx in enumerate(contexts):
@@ -477,7 +490,9 @@ def query(
         def clean(x):
             return None if isinstance(x, float) and not math.isfinite(x) else x
 
-        out = {"quantities": {q: {"units": QUANTITIES[q].units,
+        reading = "prediction" if predicted else "bound"
+        out = {"reading": reading, "label": READINGS[reading],
+               "quantities": {q: {"units": QUANTITIES[q].units,
                                   "long_name": QUANTITIES[q].long_name} for q in quantity},
                "rows": [{k: clean(v) for k, v in r.items()} for r in rows]}
         typer.echo(json.dumps(out, indent=2))
@@ -489,7 +504,7 @@ def query(
     axes = ("hardware", "model", "chips", "precision", "price_basis", "batch", "context")
     varying = [k for k in axes if len({r[k] for r in rows}) > 1]
     fixed = {k: rows[0][k] for k in axes if k not in varying}
-    t = Table()
+    t = Table(title=READINGS["prediction" if predicted else "bound"])
     for k in varying:
         t.add_column(k, justify="right")
     for q in quantity:

@@ -7,8 +7,13 @@ token, the memory per GPU, and the binding constraint — twice, side by side:
 
 * **bound** — the roofline at datasheet peaks (every efficiency 1, the link at its peak): no
   real engine beats it;
-* **prediction** — the same physics derated by the default efficiencies of
-  ``sweeps/catalog/efficiency.yaml`` (not yet calibrated on measured silicon: labelled so).
+* **prediction** — :func:`rooflax.core.predict.step_time` on the same hardware with the Engine
+  of the shipped calibration (``sweeps/catalog/calibration.yaml``, fitted on measured TPOT:
+  :func:`rooflax.sweeps.calibration.engine_for`). Decode numbers (TPOT, tok/s, $/M output, J per
+  token) are what it was fitted on; TTFT and $/M input use its realized prefill FLOPS and weight
+  streaming plus its fixed step time, but no measured TTFT was fitted (see :func:`predicted`).
+  A disaggregated pair's prediction: the prefill pool as TTFT here, the decode pool's step
+  without interleaved prompts.
 
 Decode runs at ``concurrency`` sequences with context isl + osl/2 (the mean over a request);
 KV must fit at isl + osl (the peak). TTFT is one prefill step of one prompt of isl tokens
@@ -31,8 +36,16 @@ SCHEMA = "rooflax.estimate/1"
 ELECTRICITY_USD_PER_KWH = 0.08
 #: What the two sides of an estimate are.
 LABELS = {"bound": "bound: roofline at datasheet peaks (efficiencies 1)",
-          "prediction": "prediction: datasheet peaks × default efficiencies of "
-                        "sweeps/catalog/efficiency.yaml (not calibrated on measured silicon)"}
+          "prediction": "prediction (calibrated on measured silicon: sweeps/catalog/calibration.yaml); "
+                        "TPOT, tok/s, $/M output and J/token fitted on measured TPOT; TTFT and $/M "
+                        "input use the calibrated prefill efficiency but were not fitted on measured TTFT"}
+#: Which numbers of the prediction the calibration was fitted on (measured TPOT) and which not.
+CALIBRATED = {"fitted": ["tpot_s", "tok_s_per_user", "tok_s_per_gpu", "tok_s_per_replica",
+                         "usd_per_m_output", "energy_per_output_token_j"],
+              "not_fitted": ["ttft_s", "usd_per_m_input"]}
+#: Regime code of a predicted step where the fixed time (launches, scheduling) is over half of it.
+FIXED_BOUND = 4
+FIXED_REGIME = "fixed-time-bound"
 #: Layout kinds accepted (core.parallel.LAYOUTS plus auto: ep for MoE models, tp for dense).
 LAYOUTS = ("auto", "one-chip", "tp", "ep", "tp-ep")
 
@@ -174,36 +187,91 @@ def custom_chip(hw: Any, spec: dict[str, float]) -> Any:
 
 
 # -- one side (bound or prediction) -------------------------------------------------------------
-def numbers(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, prefill_attn: Any, power_w: Any) -> dict:
+def numbers(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, prefill_attn: Any, power_w: Any,
+            eng: Any = None) -> dict:
     """Every number of one side, as arrays (broadcasting; SI units). Decode at context isl+osl/2,
-    KV stored at isl+osl, one prefill step of one isl-token prompt. Pure core calls (jit-able)."""
+    KV stored at isl+osl, one prefill step of one isl-token prompt. Pure core calls (jit-able).
+
+    ``eng`` None: the bound (:mod:`core.roofline`); an :class:`rooflax.core.predict.Engine`: the
+    prediction (:func:`predicted`) on the same (datasheet-peak) hardware."""
+    from rooflax import core as rc
+    from rooflax.core import optimum as opt
+    from rooflax.core import roofline as rl
+
+    full = rc.Workload(batch=batch, context=isl + osl)
+    kv_seq = rl.kv_store_bytes(model, full) * rl.kv_replicas(hw, model)
+    weights = rl.weight_store_bytes(hw, model) / hw.chips
+    kv = batch * kv_seq / hw.chips
+    side = _bound(hw, model, batch, isl, osl, prefill_attn, power_w) if eng is None else \
+        predicted(hw, model, batch, isl, osl, prefill_attn, power_w, eng)
+    return {**side, "weights_b": weights, "kv_b": kv, "headroom_b": hw.capacity - weights - kv,
+            "kv_per_sequence_b": kv_seq, "b_max": opt.b_max(hw, model, full)}
+
+
+def _per_step(step: Any, tau: Any, running: Any, hw: Any, power_w: Any) -> dict:
+    """Speeds, $/M output and J per output token of a decode step of ``running`` sequences."""
+    per_replica = running * tau / step
+    return {"tpot_s": step / tau, "tok_s_per_user": tau / step, "tok_s_per_replica": per_replica,
+            "tok_s_per_gpu": per_replica / hw.chips, "usd_per_m_output": 1e6 * hw.replica_price / per_replica,
+            "energy_per_output_token_j": power_w * hw.chips / per_replica}
+
+
+def _bound(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, prefill_attn: Any, power_w: Any) -> dict:
+    """The bound: the seeds' roofline (every efficiency 1), prefill one isl-token prompt."""
     import jax.numpy as jnp
 
     from rooflax import core as rc
-    from rooflax.core import optimum as opt
     from rooflax.core import prefill as pf
     from rooflax.core import roofline as rl
 
     wl = rc.Workload(batch=batch, context=isl + osl / 2.0)
     pwl = rc.Workload(prompt=isl, prefill_batch=jnp.ones_like(isl), context=isl)
-    full = rc.Workload(batch=batch, context=isl + osl)
-    step, tau = rl.t_step(hw, model, wl), rl.tokens_per_step(wl)
-    per_replica = batch * tau / step
-    kv_seq = rl.kv_store_bytes(model, full) * rl.kv_replicas(hw, model)
-    weights = rl.weight_store_bytes(hw, model) / hw.chips
-    kv = batch * kv_seq / hw.chips
     return {
-        "ttft_s": pf.ttft(hw, model, pwl, prefill_attn), "tpot_s": step / tau,
-        "tok_s_per_user": tau / step, "tok_s_per_replica": per_replica,
-        "tok_s_per_gpu": per_replica / hw.chips,
+        "ttft_s": pf.ttft(hw, model, pwl, prefill_attn), "tpot_s": rl.latency(hw, model, wl),
+        "tok_s_per_user": rl.tokens_per_second_per_user(hw, model, wl),
+        "tok_s_per_replica": rl.throughput(hw, model, wl),
+        "tok_s_per_gpu": rl.throughput(hw, model, wl) / hw.chips,
         "usd_per_m_output": rl.cost_per_mtok(hw, model, wl),
         "usd_per_m_input": pf.cost_per_minput(hw, model, pwl, prefill_attn),
         "energy_per_output_token_j": rl.energy_per_token(hw, model, wl, power_w),
         "t_compute_s": rl.t_compute(hw, model, wl), "t_memory_s": rl.t_memory(hw, model, wl),
-        "t_comm_s": rl.t_comm(hw, model, wl), "regime": rl.regime(hw, model, wl),
-        "weights_b": weights, "kv_b": kv, "headroom_b": hw.capacity - weights - kv,
-        "kv_per_sequence_b": kv_seq, "b_max": opt.b_max(hw, model, full),
+        "t_comm_s": rl.t_comm(hw, model, wl), "t_fixed_s": jnp.zeros_like(rl.t_step(hw, model, wl)),
+        "running_batch": batch * jnp.ones_like(rl.t_step(hw, model, wl)),
+        "regime": rl.regime(hw, model, wl),
     }
+
+
+def predicted(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, prefill_attn: Any, power_w: Any,
+              eng: Any) -> dict:
+    """The prediction: :func:`rooflax.core.predict.step_time` with the calibrated ``eng``.
+
+    Decode (TPOT, tok/s, $/M output, J/token) is what the calibration was fitted on (measured
+    TPOT). TTFT and $/M input are the bound's prefill step at the calibrated realized fractions —
+    FLOPS × ``prefill_eff`` (fitted only through the prompts interleaved in aggregated decode),
+    HBM × ``weight_bw_eff`` — plus the fixed step time: not fitted to a measured TTFT. The
+    t_compute/t_memory split and the regime are the roofline's on those derated resources."""
+    import jax.numpy as jnp
+
+    from rooflax import core as rc
+    from rooflax.core import predict as pr
+    from rooflax.core import prefill as pf
+    from rooflax.core import roofline as rl
+
+    wl = rc.Workload(batch=batch, context=isl + osl / 2.0, prompt=isl)
+    step, tau = pr.step_time(hw, model, wl, eng), rl.tokens_per_step(wl)
+    running = pr.running_batch(hw, model, wl, eng)
+    fixed = pr.fixed_time(model, eng)
+    pre = prefill_hardware(hw, eng)
+    dec = hw.replace(bw=hw.bw * eng.weight_bw_eff, c_over_bw=hw.c_over_bw * eng.gemm_eff / eng.weight_bw_eff)
+    pwl = rc.Workload(prompt=isl, prefill_batch=jnp.ones_like(isl), context=isl)
+    t_pre = pf.t_prefill(pre, model, pwl, prefill_attn) + fixed
+    dwl = wl.replace(batch=running)
+    return {**_per_step(step, tau, running, hw, power_w), "ttft_s": t_pre,
+            "usd_per_m_input": 1e6 * t_pre * hw.replica_price / isl,
+            "t_compute_s": rl.t_compute(dec, model, dwl), "t_memory_s": rl.t_memory(dec, model, dwl),
+            "t_comm_s": rl.t_comm(hw, model, dwl), "t_fixed_s": fixed * jnp.ones_like(step),
+            "running_batch": running * jnp.ones_like(step),
+            "regime": jnp.where(fixed > step / 2.0, FIXED_BOUND, rl.regime(dec, model, dwl))}
 
 
 @functools.cache
@@ -213,14 +281,22 @@ def _jitted():
     return jax.jit(numbers)
 
 
-def _side(hw: Any, model: Any, dep: Deployment, info: dict[str, Any]) -> dict[str, Any]:
+def engine(dep: Deployment) -> Any:
+    """The calibrated Engine of a deployment (aggregated: prompts interleaved; a decode pool: not)."""
+    from rooflax.sweeps import calibration
+
+    return calibration.engine_for(dep.weights or dep.precision,
+                                  osl=math.inf if dep.prefill is not None else float(dep.osl))
+
+
+def _side(hw: Any, model: Any, dep: Deployment, info: dict[str, Any], eng: Any = None) -> dict[str, Any]:
     """:func:`numbers` of one deployment as Python floats (one compiled call)."""
+    raw = _jitted()(hw, model, float(dep.concurrency), float(dep.isl), float(dep.osl),
+                    info["prefill_attn_flops"], info["power_kw"] * 1e3, eng)
+    out: dict[str, Any] = {k: float(v) for k, v in raw.items()}
     from rooflax.core import roofline as rl
 
-    raw = _jitted()(hw, model, float(dep.concurrency), float(dep.isl), float(dep.osl),
-                    info["prefill_attn_flops"], info["power_kw"] * 1e3)
-    out: dict[str, Any] = {k: float(v) for k, v in raw.items()}
-    out["regime"] = rl.REGIMES[int(out["regime"])]
+    out["regime"] = (*rl.REGIMES, FIXED_REGIME)[int(out["regime"])]
     out["price_per_chip_hour"] = float(hw.price) * 3600.0
     return out
 
@@ -247,9 +323,8 @@ def estimate(dep: Deployment) -> dict[str, Any]:
         raise EstimateError("--isl/--osl/--concurrency/--chips: expected > 0, found "
                             f"{dep.isl:g}/{dep.osl:g}/{dep.concurrency:g}/{dep.chips:g}")
     hw_b, model, info = trees(dep, peak=True)
-    hw_p, _, _ = trees(dep, peak=False)
-    bound, pred = _side(hw_b, model, dep, info), _side(hw_p, model, dep, info)
-    mem = memory(pred, hw_p)
+    bound, pred = _side(hw_b, model, dep, info), _side(hw_b, model, dep, info, engine(dep))
+    mem = memory(pred, hw_b)
     pr = info["price"]
     energy_usd_h = info["power_kw"] * dep.electricity
     return {
@@ -257,7 +332,7 @@ def estimate(dep: Deployment) -> dict[str, Any]:
         "deployment": {
             "hardware": info["hardware"] + (" (modified)" if info["modified"] else ""),
             "model": info["model"], "chips": dep.chips, "layout": info["layout"],
-            "tp": float(hw_p.tp), "attention_dp": float(hw_p.dp), "ep": float(hw_p.ep),
+            "tp": float(hw_b.tp), "attention_dp": float(hw_b.dp), "ep": float(hw_b.ep),
             "pp": dep.pp, "compute_precision": dep.precision, "weights": info["weights"],
             "kv": dep.kv, "dispatch": dep.dispatch, "isl": dep.isl, "osl": dep.osl, "concurrency": dep.concurrency,
             "link": info["link"],
@@ -272,6 +347,7 @@ def estimate(dep: Deployment) -> dict[str, Any]:
         "bound": bound,
         "prediction": pred,
         "labels": dict(LABELS),
+        "calibration": {"file": "sweeps/catalog/calibration.yaml", **CALIBRATED},
         "disaggregated": disaggregated(dep) if dep.prefill is not None else None,
     }
 
@@ -287,40 +363,56 @@ def prefill_deployment(dep: Deployment) -> Deployment:
         hw_custom=dep.hw_custom if same else None, prefill=None)
 
 
-def pair_numbers(hw_p: Any, m_p: Any, hw_d: Any, m_d: Any, dep: Deployment, attn: float) -> dict[str, float]:
-    """P:D balance, $/request and TTFT of a prefill/decode pair (core.disagg), Python floats."""
+def pair_numbers(hw_p: Any, m_p: Any, hw_d: Any, m_d: Any, dep: Deployment, attn: float,
+                 eng_p: Any = None, eng_d: Any = None) -> dict[str, float]:
+    """P:D balance, $/request and TTFT of a prefill/decode pair, Python floats: the bound
+    (core.disagg on the roofline) or, given the pools' calibrated Engines, the prediction (the
+    prefill step as in :func:`predicted`, the decode step :func:`rooflax.core.predict.step_time`)."""
     from rooflax import core as rc
     from rooflax.core import disagg, optimum
+    from rooflax.core import predict as pr
     from rooflax.core import prefill as pf
     from rooflax.core import roofline as rl
     from rooflax.sweeps.efficiency import SCALE_OUT_BW
 
     bp = (dep.prefill or PrefillPool()).batch
     wl_p = rc.Workload(prompt=float(dep.isl), prefill_batch=float(bp), context=float(dep.isl))
-    wl_d = rc.Workload(batch=float(dep.concurrency), context=dep.isl + dep.osl / 2.0)
-    r_p = float(disagg.prefill_requests_per_second(hw_p, m_p, wl_p, attn))
-    r_d = float(disagg.decode_requests_per_second(hw_d, m_d, wl_d, dep.osl))
+    wl_d = rc.Workload(batch=float(dep.concurrency), context=dep.isl + dep.osl / 2.0, prompt=float(dep.isl))
+    if eng_d is None:
+        t_pre, tpot = float(pf.t_prefill(hw_p, m_p, wl_p, attn)), float(rl.latency(hw_d, m_d, wl_d))
+        r_p = float(disagg.prefill_requests_per_second(hw_p, m_p, wl_p, attn))
+        r_d = float(disagg.decode_requests_per_second(hw_d, m_d, wl_d, dep.osl))
+    else:
+        t_pre = float(pf.t_prefill(prefill_hardware(hw_p, eng_p), m_p, wl_p, attn) + pr.fixed_time(m_p, eng_p))
+        step = float(pr.step_time(hw_d, m_d, wl_d, eng_d))
+        tpot = step / float(rl.tokens_per_step(wl_d))
+        r_p = bp / t_pre
+        r_d = float(pr.running_batch(hw_d, m_d, wl_d, eng_d)) / (tpot * dep.osl)
     x = r_d / r_p
-    per_req = float(disagg.cost_per_request(hw_p, m_p, wl_p, hw_d, m_d, wl_d, dep.osl, attn))
+    per_req = float(hw_p.replica_price) / r_p + float(hw_d.replica_price) / r_d  # core.disagg.cost_per_request
     transfer = float(disagg.kv_transfer_time(m_p, wl_p, SCALE_OUT_BW))
     fits = float(optimum.b_max(hw_p, m_p, wl_p)) >= bp
-    return {"t_prefill_s": float(pf.t_prefill(hw_p, m_p, wl_p, attn)), "kv_transfer_s": transfer,
-            "ttft_s": float(pf.t_prefill(hw_p, m_p, wl_p, attn)) + transfer,
-            "tpot_s": float(rl.latency(hw_d, m_d, wl_d)),
+    return {"t_prefill_s": t_pre, "kv_transfer_s": transfer, "ttft_s": t_pre + transfer, "tpot_s": tpot,
             "prefill_requests_per_s": r_p, "decode_requests_per_s": r_d,
             "pd_ratio_replicas": x, "pd_ratio_chips": x * float(hw_p.chips) / float(hw_d.chips),
             "usd_per_request": per_req, "usd_per_m_output_all_in": per_req * 1e6 / dep.osl,
             "prefill_fits": fits}
 
 
+def prefill_hardware(hw: Any, eng: Any) -> Any:
+    """``hw`` with the realized prefill resources of ``eng``: FLOPS × prefill_eff, HBM × weight_bw_eff."""
+    return hw.replace(bw=hw.bw * eng.weight_bw_eff, c_over_bw=hw.c_over_bw * eng.prefill_eff / eng.weight_bw_eff)
+
+
 def disaggregated(dep: Deployment) -> dict[str, Any]:
     """The disaggregated section of an estimate: the prefill pool and the balanced pair, both sides."""
     pdep = prefill_deployment(dep)
     out: dict[str, Any] = {}
-    for side, peak in (("bound", True), ("prediction", False)):
-        hw_p, m_p, info_p = trees(pdep, peak=peak)
-        hw_d, m_d, _ = trees(dataclasses.replace(dep, prefill=None), peak=peak)
-        out[side] = pair_numbers(hw_p, m_p, hw_d, m_d, dep, info_p["prefill_attn_flops"])
+    hw_p, m_p, info_p = trees(pdep, peak=True)
+    hw_d, m_d, _ = trees(dataclasses.replace(dep, prefill=None), peak=True)
+    out["bound"] = pair_numbers(hw_p, m_p, hw_d, m_d, dep, info_p["prefill_attn_flops"])
+    out["prediction"] = pair_numbers(hw_p, m_p, hw_d, m_d, dep, info_p["prefill_attn_flops"],
+                                     engine(dataclasses.replace(pdep, prefill=PrefillPool())), engine(dep))
     pr = info_p["price"]
     out["prefill"] = {"hardware": info_p["hardware"], "chips": pdep.chips, "layout": info_p["layout"],
                       "tp": float(hw_p.tp), "attention_dp": float(hw_p.dp), "precision": pdep.precision,

@@ -8,8 +8,9 @@ For each hardware, the grid is chips (1…72 and the catalog's presets of that c
 — the same function ``rooflax estimate`` uses, so a chosen point's estimate is that of
 ``estimate`` exactly. Deployments whose KV (at isl+osl) does not fit are dropped.
 
-Speed is output tokens/s per user, cost is $ per M output tokens (prediction by default:
-datasheet peaks derated by the default efficiencies; ``bound=True`` for the roofline bound).
+Speed is output tokens/s per user, cost is $ per M output tokens (prediction by default: the
+calibrated :mod:`rooflax.core.predict` of ``sweeps/catalog/calibration.yaml``, as in ``estimate``;
+``peak=True`` for the roofline bound).
 The frontier keeps the deployments no other is both faster and cheaper than.
 """
 
@@ -84,13 +85,14 @@ def deployments(hardware: str, model: str, base: E.Deployment) -> list[E.Deploym
     return out
 
 
-def stacked(deps: list[E.Deployment], *, peak: bool) -> tuple[Any, Any, np.ndarray, np.ndarray]:
-    """(Hardware, Model) with leaves of shape (D, 1), prefill attention FLOPs (D, 1), power (D, 1)."""
+def stacked(deps: list[E.Deployment]) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    """(Hardware at datasheet peaks, Model) with leaves of shape (D, 1), prefill attention FLOPs
+    (D, 1), power (D, 1)."""
     from rooflax.core.specs import stack
 
     hws, models, attn, power = [], [], [], []
     for d in deps:
-        hw, m, info = E.trees(d, peak=peak)
+        hw, m, info = E.trees(d, peak=True)
         hws.append(hw)
         models.append(m)
         attn.append(info["prefill_attn_flops"])
@@ -102,14 +104,19 @@ def stacked(deps: list[E.Deployment], *, peak: bool) -> tuple[Any, Any, np.ndarr
 
 def evaluate(deps: list[E.Deployment], *, peak: bool = False,
              batches: np.ndarray = BATCHES) -> dict[str, np.ndarray]:
-    """:func:`estimate.numbers` over deployments × batches in one jitted call, arrays of shape (D, B)."""
+    """:func:`estimate.numbers` over deployments × batches in one jitted call, arrays of shape (D, B):
+    the bound (``peak``) or the calibrated prediction (each deployment's :func:`estimate.engine`)."""
     import jax.numpy as jnp
 
+    from rooflax.core.specs import stack
+
     pad = -len(deps) % PAD  # the same shapes on every hardware: one compilation
-    hw, model, attn, power = stacked(deps + deps[-1:] * pad, peak=peak)
+    padded = deps + deps[-1:] * pad
+    hw, model, attn, power = stacked(padded)
+    eng = None if peak else stack([E.engine(d) for d in padded], axis=0, ndim=2)
     b = jnp.asarray(batches, dtype=float)[None, :]
     base = deps[0]
-    raw = E._jitted()(hw, model, b, float(base.isl), float(base.osl), attn, power)
+    raw = E._jitted()(hw, model, b, float(base.isl), float(base.osl), attn, power, eng)
     shape = (len(deps) + pad, len(batches))
     return {k: np.broadcast_to(np.asarray(v), shape)[:len(deps)] for k, v in raw.items()}
 
@@ -198,6 +205,8 @@ def frontier(hardware: list[str], model: str, *, slo: Slo = Slo(), base: E.Deplo
         key = catalogs.resolve_hardware(h)
         t0 = time.perf_counter()
         deps = deployments(key, model, base)
+        if disagg:  # decode pools: no prompts interleaved in the predicted step
+            deps = [dataclasses.replace(d, prefill=E.PrefillPool()) for d in deps]
         v = evaluate(deps, peak=peak, batches=batches)
         pools = {kv: prefill_pool(key, model, base, slo, kv, peak) for kv in KV_PRECISIONS} if disagg else {}
         if disagg:

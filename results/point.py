@@ -247,6 +247,57 @@ def evaluate(name: str, hw: Any, model: Any, wl: Any):
     return np.asarray(q.fn()(*args))
 
 
+#: What a number of ``query``/``sensitivity`` is: the seeds' roofline, or the calibrated prediction.
+READINGS = {"bound": "bound: the seeds' roofline (datasheet peaks, every efficiency 1)",
+            "prediction": "prediction (calibrated on measured silicon: sweeps/catalog/calibration.yaml): "
+                          "core.predict decode step, no prompts interleaved (query has no isl/osl)"}
+#: Quantities the calibration covers (decode step time and what follows from it).
+PREDICTED = ("t_step", "latency", "throughput", "tokens_per_second_per_user", "cost_per_token",
+             "cost_per_mtok")
+
+
+def predicted_trees(pt: Point) -> tuple[Any, Any, Any]:
+    """(hardware, model, Engine) of the prediction at a point: the point's hardware, the model
+    extended with its layers and experts (the physics the calibration needs; knobs set or
+    scaled on the model carried over), the shipped calibration's Engine for its weights."""
+    from rooflax import core as rc
+    from rooflax.core import parallel
+    from rooflax.sweeps import calibration
+
+    cat = _catalogs()
+    arch = cat.architecture(pt.meta["model"])
+    model = parallel.extended_model(arch, weights=pt.meta["weights"], kv=pt.meta["kv_precision"])
+    for knob in {**pt.meta["set"], **pt.meta["scale"]}:
+        tree, field = rc.KNOBS[knob]
+        if tree == "model":
+            model = model.replace(**{field: getattr(pt.model, field)})
+    return pt.hw, model, calibration.engine_for(pt.meta["weights"])
+
+
+def check_predicted(name: str) -> None:
+    """UserError unless the calibration covers quantity ``name``."""
+    if name not in PREDICTED:
+        raise UserError(f"--predicted: expected quantities the calibration covers "
+                        f"({', '.join(PREDICTED)}), found {name!r}")
+
+
+def evaluate_predicted(name: str, hw: Any, model: Any, wl: Any, eng: Any):
+    """A quantity of :data:`PREDICTED` through :mod:`rooflax.core.predict`, as a numpy array."""
+    import numpy as np
+
+    from rooflax.core import predict
+    from rooflax.core import roofline as rl
+
+    check_predicted(name)
+    step = predict.step_time(hw, model, wl, eng)
+    tokens = predict.running_batch(hw, model, wl, eng) * rl.tokens_per_step(wl)  # per step
+    out = {"t_step": step, "latency": step / rl.tokens_per_step(wl), "throughput": tokens / step,
+           "tokens_per_second_per_user": rl.tokens_per_step(wl) / step,
+           "cost_per_token": step * hw.replica_price / tokens,
+           "cost_per_mtok": 1e6 * step * hw.replica_price / tokens}[name]
+    return np.asarray(out)
+
+
 #: Quantities that describe the limits themselves: kept where a point is infeasible.
 LIMIT_QUANTITIES = ("b_max", "binding", "kv_read_bytes", "kv_store_bytes", "l_eff")
 

@@ -4,6 +4,7 @@ The dict is what ``rooflax sensitivity --json`` prints. Its keys are stable
 (schema ``rooflax.sensitivity/1``)::
 
     schema        "rooflax.sensitivity/1"
+    reading       "bound": every number is the seeds' roofline (not the calibrated prediction)
     source        "catalog" or "cube:<path>"
     inputs        hardware, model, chips, precision, weights, kv_precision,
                   price_per_hour ($/h per chip), context (tokens), slo (s or null),
@@ -91,6 +92,7 @@ def from_values(
                      for k in elasticity[o]} for o in elasticity}
     return {
         "schema": SCHEMA,
+        "reading": "bound",
         "source": source,
         "inputs": inputs,
         "parameters": parameters,
@@ -165,7 +167,7 @@ def render(report: dict[str, Any], console) -> None:
         str(x) for x in (inp.get("hardware"), f"{si(p['chips'])} chips" if "chips" in p else None,
                          inp.get("model"), f"context {si(p['context'], 'tokens')}",
                          inp.get("precision")) if x)
-    t = Table(title=f"Optimum — {title}", show_header=True)
+    t = Table(title=f"Optimum (bound: the seeds' roofline) — {title}", show_header=True)
     for col in ("B*", "binding", "$/Mtok at B*", "latency at B*", "throughput at B*",
                 "tokens/s per user"):
         t.add_column(col, justify="right")
@@ -187,7 +189,7 @@ def render(report: dict[str, Any], console) -> None:
     console.print(hw_line, style="dim")
     if report["reason"] != "ok":
         console.print(f"partials undefined: {report['reason']}", style="yellow")
-    s = Table(title="Sensitivities (autodiff): partial ∂y/∂x and elasticity ∂ln y/∂ln x")
+    s = Table(title="Sensitivities of the bound (autodiff): partial ∂y/∂x and elasticity ∂ln y/∂ln x")
     for col, j in (("output", "left"), ("knob", "left"), ("partial", "right"),
                    ("unit", "left"), ("elasticity", "right"), ("in words", "left")):
         s.add_column(col, justify=j)

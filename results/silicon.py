@@ -25,7 +25,8 @@ QUEUE_TTFT_S = 10.0
 
 
 def load(paths: list[Path]):
-    """(expressible rows stacked, skipped rows) of measurement files; TPOT rows only."""
+    """(expressible rows stacked, skipped rows) of measurement files; TPOT rows (and output
+    tok/s per GPU or per user, read as the TPOT they imply: :func:`measurements.as_tpot`)."""
     from rooflax.sweeps import calibration as C
     from rooflax.sweeps import catalogs
     from rooflax.sweeps import measurements as M
@@ -35,7 +36,9 @@ def load(paths: list[Path]):
         for item in M.read(path):
             if isinstance(item, M.Skipped):
                 skipped.append({"row_id": item.row_id, "reason": item.reason})
-            elif item.quantity != "tpot_ms":
+                continue
+            item = M.as_tpot(item)
+            if item.quantity != "tpot_ms":
                 skipped.append({"row_id": item.row_id,
                                 "reason": f"quantity {item.quantity}: only tpot_ms is predicted"})
             else:

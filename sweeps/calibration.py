@@ -285,3 +285,28 @@ def save(cal: Calibration, path: str | Path, *, source: str = "") -> None:
     """Write a calibration file (YAML, parameters with units and 1-σ)."""
     data = {"rooflax_calibration": 1, "source": source, **cal.to_dict()}
     Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+@functools.cache
+def _cached(path: str) -> Calibration:
+    return load(path)
+
+
+def engine_for(weights: str, *, osl: float = math.inf, engine: str | None = None,
+               path: str | Path | None = None) -> predict.Engine:
+    """The calibrated :class:`Engine` of any deployment (what "prediction" means everywhere).
+
+    The parameters are shared by every chip and model; a deployment picks only the weight-streaming
+    efficiency by its weights' precision (``weights``: a :data:`core.specs` precision name) and the
+    interleaved prefill by its output length (``osl``, tokens per request, aggregated serving;
+    inf: a disaggregated decode pool). ``engine``: that engine's parameters if the file has them;
+    ``path``: a calibration file (default: :func:`shipped_path`). Apply it to the *bound's*
+    hardware (datasheet peaks), as :func:`predicted_s` does for a measured row.
+    """
+    cal = _cached(str(Path(path) if path is not None else shipped_path()))
+    t = dict(zip(NAMES, map(float, cal.theta(engine)), strict=True))
+    return predict.Engine(
+        t_layer=t["t_layer"], t_moe_layer=t["t_moe_layer"], t_overhead=t["t_overhead"],
+        weight_bw_eff=t[_bits_class(weights)], kv_bw_eff=t["kv_bw_eff"], gemm_eff=t["gemm_eff"],
+        prefill_eff=t["prefill_eff"], attn_eff=t["attn_eff"], per_kernel=1.0, expert_max=1.0,
+        osl=float(osl), kv_capacity_fraction=KV_CAPACITY_FRACTION)

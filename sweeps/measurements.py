@@ -57,6 +57,16 @@ RULES: dict[str, str] = {
     "precision-missing": "precision columns empty: the checkpoint's native precision (bf16)",
     "kv-precision": "KV precision is not in the table: fp8 for TensorRT-LLM runs at fp8/fp4, bf16 "
                     "otherwise",
+    # conventions of the published measurements converted once into results/data/validation.yaml
+    "per-node-to-per-gpu": "a number per node is divided by the node's 8 GPUs",
+    "context-from-kv-length": "a disaggregated decode pool's stated mean KV length L: isl = osl = 2L/3 "
+                              "(only isl + osl/2 = L enters its prediction)",
+    "batch-from-per-user-speed": "running batch not stated: chips × (tok/s per GPU)/(tok/s per user)",
+    "layout-not-stated": "MoE decode with no layout stated: EP over every chip with attention-DP",
+    "dense-weights-as-attention": "weights mixed within the non-routed part: the attention's precision "
+                                  "(the bulk of it) stands for all of it",
+    "tpot-from-throughput": "measured output tok/s per GPU (batch/(TPOT·chips)) or per user (1/TPOT) "
+                            "read as the TPOT it implies at the stated running batch",
 }
 
 _QUANT = {"fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4", "fp4": "nvfp4", "mxfp4": "mxfp4",
@@ -273,7 +283,9 @@ def read_aiconfigurator_csv(path: str | Path) -> list[Measurement | Skipped]:
 
 
 def read_yaml(path: str | Path) -> list[Measurement | Skipped]:
-    """A structured YAML file: ``measurements: [{Measurement fields}, …]``."""
+    """A structured YAML file: ``measurements: [{Measurement fields}, …]``, and optionally
+    ``not_expressed: [{id, reason, source}, …]`` (published numbers the schema cannot hold),
+    returned as Skipped with their reasons."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -290,7 +302,25 @@ def read_yaml(path: str | Path) -> list[Measurement | Skipped]:
         except ValidationError as exc:
             err = exc.errors()[0]
             out.append(Skipped(row_id=rid, reason=f"{'.'.join(map(str, err['loc']))}: {err['msg']}"))
+    for i, item in enumerate(data.get("not_expressed") or []):
+        item = item if isinstance(item, dict) else {}
+        out.append(Skipped(row_id=str(item.get("id", f"not_expressed #{i}")),
+                           reason=f"not expressed: {item.get('reason', 'no reason given')}"))
     return out
+
+
+def as_tpot(m: Measurement) -> Measurement:
+    """``m`` as the TPOT it implies (rule ``tpot-from-throughput``); ttft_ms and tpot_ms unchanged.
+
+    output tok/s per GPU v at running batch B on n chips: TPOT = B/(v·n); tok/s per user v: 1/v."""
+    if m.quantity == "output_tok_s_per_gpu":
+        tpot_ms = 1e3 * m.batch / (m.value * m.chips)
+    elif m.quantity == "tok_s_per_user":
+        tpot_ms = 1e3 / m.value
+    else:
+        return m
+    return m.model_copy(update={"quantity": "tpot_ms", "value": tpot_ms,
+                                "rules": [*m.rules, "tpot-from-throughput"]})
 
 
 def read(path: str | Path) -> list[Measurement | Skipped]:

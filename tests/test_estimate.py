@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rooflax import core as rc
-from rooflax.core import parallel
+from rooflax.core import parallel, predict
 from rooflax.results import estimate as E
-from rooflax.sweeps import catalogs
+from rooflax.sweeps import calibration, catalogs
 from rooflax.sweeps import efficiency as eff
 
 BIN = Path(__file__).resolve().parents[1] / ".venv" / "bin"
@@ -25,18 +27,54 @@ def est():
     return E.estimate(DEP)
 
 
-def test_tpot_and_ttft_against_core(est):
+def _peak_trees():
     arch = catalogs.architecture("deepseek-v3")
     model = parallel.extended_model(arch, weights="fp8", kv="bf16")
-    for side, peak in (("bound", True), ("prediction", False)):
-        hw = eff.hardware("h200", precision="fp8", chips=8, peak=peak)
-        hw = parallel.layout(hw.replace(link_eff=1.0) if peak else hw, "ep")
-        wl = rc.Workload(batch=256.0, context=8192 + 512.0)
-        assert est[side]["tpot_s"] == pytest.approx(float(rc.latency(hw, model, wl)), rel=1e-9)
-        pwl = rc.Workload(prompt=8192.0, prefill_batch=1.0)
-        ttft = rc.prefill.ttft(hw, model, pwl, parallel.prefill_attn_flops(arch))
-        assert est[side]["ttft_s"] == pytest.approx(float(ttft), rel=1e-9)
+    hw = eff.hardware("h200", precision="fp8", chips=8, peak=True)
+    return arch, model, parallel.layout(hw.replace(link_eff=1.0), "ep")
+
+
+def _shipped_engine(osl: float) -> predict.Engine:
+    """The shipped calibration's Engine for fp8 weights, read from calibration.yaml by hand."""
+    doc = yaml.safe_load(calibration.shipped_path().read_text())
+    v = {k: p["value"] for k, p in doc["parameters"].items()}
+    return predict.Engine(t_layer=v["t_layer"], t_moe_layer=v["t_moe_layer"], t_overhead=v["t_overhead"],
+                          weight_bw_eff=v["weight_bw_eff_8"], kv_bw_eff=v["kv_bw_eff"], gemm_eff=v["gemm_eff"],
+                          prefill_eff=v["prefill_eff"], attn_eff=v["attn_eff"], per_kernel=1.0,
+                          expert_max=doc["fixed"]["expert_max"], osl=osl,
+                          kv_capacity_fraction=doc["fixed"]["kv_capacity_fraction"])
+
+
+def test_bound_tpot_and_ttft_against_core(est):
+    arch, model, hw = _peak_trees()
+    wl = rc.Workload(batch=256.0, context=8192 + 512.0)
+    assert est["bound"]["tpot_s"] == pytest.approx(float(rc.latency(hw, model, wl)), rel=1e-9)
+    pwl = rc.Workload(prompt=8192.0, prefill_batch=1.0)
+    ttft = rc.prefill.ttft(hw, model, pwl, parallel.prefill_attn_flops(arch))
+    assert est["bound"]["ttft_s"] == pytest.approx(float(ttft), rel=1e-9)
     assert est["bound"]["tpot_s"] <= est["prediction"]["tpot_s"]  # the bound is a bound
+    assert "calibrated on measured silicon" in est["labels"]["prediction"]
+    cal = est["calibration"]
+    assert set(cal["fitted"]) | set(cal["not_fitted"]) == {k for k, *_ in E.ROWS} and "ttft_s" in cal["not_fitted"]
+
+
+def test_predicted_tpot_is_the_shipped_calibration(est):
+    _, model, hw = _peak_trees()
+    wl = rc.Workload(batch=256.0, context=8192 + 512.0, prompt=8192.0)
+    want = float(predict.latency(hw, model, wl, _shipped_engine(1024.0)))
+    assert est["prediction"]["tpot_s"] == pytest.approx(want, rel=1e-9)
+    assert est["prediction"]["tok_s_per_user"] == pytest.approx(1.0 / want, rel=1e-9)
+    # a decode pool of a disaggregated deployment interleaves no prompts
+    dis = E.estimate(dataclasses.replace(DEP, prefill=E.PrefillPool()))
+    nopre = float(predict.latency(hw, model, wl, _shipped_engine(math.inf)))
+    assert dis["prediction"]["tpot_s"] == pytest.approx(nopre, rel=1e-9) and nopre < want
+
+
+def test_neutral_engine_prediction_is_the_bound(est, monkeypatch):
+    monkeypatch.setattr(E, "engine", lambda dep: predict.Engine())
+    neutral = E.estimate(DEP)
+    for key, *_ in E.ROWS:
+        assert neutral["prediction"][key] == pytest.approx(est["bound"][key], rel=1e-9), key
 
 
 def test_memory_breakdown_by_hand(est):

@@ -1,33 +1,80 @@
-"""rooflax validate: measurements against the roofline bound and the default-efficiency prediction."""
+"""rooflax validate: published measurements (structured YAML) against the bound and the prediction."""
 
 import math
 
 import numpy as np
+import pytest
 import yaml
+from typer.testing import CliRunner
 
 from rooflax import core as rc
 from rooflax.core import parallel
+from rooflax.results import silicon
 from rooflax.results import validate as v
+from rooflax.results.cli import app
 from rooflax.sweeps import catalogs
 from rooflax.sweeps import efficiency as eff
+from rooflax.sweeps import measurements as M
 
-ROWS = v.validate()  # the reference file next to the repository
+OUT = silicon.validate([v.default_path()])  # the published measurements shipped with rooflax
 
 
-def test_reference_rows_evaluate_and_stay_under_the_bound():
-    ok = [r for r in ROWS if r["status"] == "ok"]
-    assert len(ok) >= 6
-    for r in ok:  # a measurement above the peak-efficiency bound is a modelling error
-        assert r["measured/bound"] <= 1.0, r
-        assert r["predicted"] <= r["bound"] * (1 + 1e-12)
-    lo, hi = v.ratio_band(ROWS)
-    assert 0 < lo <= hi < 1.5
-    assert all(r["reason"] for r in ROWS if r["status"] == "skipped")
+def test_shipped_rows_evaluate_and_stay_above_the_bound():
+    rows = OUT["rows"]
+    assert len(rows) >= 4
+    for r in rows:  # a measured step faster than the peak-efficiency bound is a modelling error
+        assert r["measured_ms"] >= r["bound_ms"], r
+        assert r["predicted_ms"] >= r["bound_ms"] * (1 - 1e-12)
+    assert 0.5 < OUT["summary"]["overall"]["median_pred_over_meas"] < 1.5
+    assert all(s["reason"] for s in OUT["skipped"])
+    doc = yaml.safe_load(v.default_path().read_text())
+    assert all(m["source"] for m in doc["measurements"])  # every number keeps its source
+    assert all(x["reason"] and x["id"] for x in doc["not_expressed"])
 
 
 def test_production_ep144_entry_evaluates():
-    prod = [r for r in ROWS if r["id"] == "deepseek_prod_decode_h800" and r["status"] == "ok"]
-    assert prod and "h800×144 ep" in prod[0]["conditions"]
+    prod = [r for r in OUT["rows"] if r["row_id"].startswith("deepseek_prod_decode_h800")]
+    assert prod and prod[0]["system"] == "h800"
+    # 14,800 tok/s per node = 1850 per GPU at 144 × 1850/21 sequences: TPOT = batch/(tok/s per GPU·chips)
+    assert prod[0]["measured_ms"] == pytest.approx(1e3 * (144 * 1850 / 21) / (1850 * 144), rel=1e-4)
+
+
+def test_throughput_reads_as_the_tpot_it_implies():
+    base = dict(row_id="x", hardware="h200", model="llama-3.1-8b", chips=4, isl=1024, osl=1024, batch=64)
+    per_gpu = M.as_tpot(M.Measurement(**base, quantity="output_tok_s_per_gpu", value=800.0))
+    assert per_gpu.quantity == "tpot_ms" and per_gpu.value == pytest.approx(1e3 * 64 / (800 * 4))
+    assert "tpot-from-throughput" in per_gpu.rules and "tpot-from-throughput" in M.RULES
+    user = M.as_tpot(M.Measurement(**base, quantity="tok_s_per_user", value=50.0))
+    assert user.value == pytest.approx(20.0)
+
+
+def test_any_structured_file(tmp_path):
+    doc = {"measurements": [
+        {"row_id": "mine", "source": "me", "hardware": "H200", "model": "DeepSeek-V3", "chips": 8,
+         "attention_dp": 8, "moe_ep": 8, "weights": "fp8", "experts": "fp8", "compute": "fp8",
+         "isl": 2048, "osl": 2048, "batch": 512, "mode": "disagg-decode",
+         "quantity": "output_tok_s_per_gpu", "value": 900},
+        {"row_id": "unknown", "hardware": "Z9000", "model": "DeepSeek-V3", "chips": 8, "isl": 1,
+         "osl": 1, "batch": 1, "value": 1}],
+        "not_expressed": [{"id": "prose", "reason": "no batch stated"}]}
+    path = tmp_path / "v.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    out = silicon.validate([path])
+    assert [r["row_id"] for r in out["rows"]] == ["mine"]
+    assert out["rows"][0]["measured_ms"] == pytest.approx(1e3 * 512 / (900 * 8))
+    assert math.isfinite(out["rows"][0]["bound_ms"])
+    why = {s["row_id"]: s["reason"] for s in out["skipped"]}
+    assert set(why) == {"unknown", "prose"} and "Z9000" in why["unknown"] and "no batch" in why["prose"]
+
+
+def test_cli_default_and_prose_refused(tmp_path):
+    runner = CliRunner()
+    r = runner.invoke(app, ["validate"])
+    assert r.exit_code == 0 and "expressed" in r.output
+    prose = tmp_path / "prose.yaml"
+    prose.write_text("validation:\n- id: a\n  hardware: 8x H200\n")
+    r = runner.invoke(app, ["validate", str(prose)])
+    assert r.exit_code == 2 and "measurements:" in r.output and "Traceback" not in r.output
 
 
 def test_dsv3_on_an_8xh200_node_ep8_fp8():
@@ -39,23 +86,6 @@ def test_dsv3_on_an_8xh200_node_ep8_fp8():
     s = rc.sensitivities(hw, m, wl)
     assert int(s["reason"]) == 0 and 100 < float(s["value"]["b_star"]) < 1e4
     assert np.isfinite(float(s["elasticity"]["cost_at_b_star"]["flops_eff"]))
-
-
-def test_any_file_of_the_same_shape(tmp_path):
-    doc = {"validation": [
-        {"id": "mine", "hardware": "8x H200", "model": "DeepSeek-V3", "precision": "FP8",
-         "parallelism": "attention DP8, MoE EP8", "conditions": {"batch_per_gpu": 64, "kv_cache_length": 2048},
-         "measured": {"output_tok_s_per_gpu": 900, "something_else": 3}},
-        {"id": "unknown", "hardware": "Z9000", "model": "DeepSeek-V3", "measured": {"x": 1}},
-    ]}
-    path = tmp_path / "v.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    rows = v.validate(path)
-    ok = [r for r in rows if r["status"] == "ok"]
-    assert len(ok) == 1 and ok[0]["measured"] == 900 and math.isfinite(ok[0]["bound"])
-    assert {r["id"] for r in rows if r["status"] == "skipped"} == {"mine", "unknown"}
-    assert "Z9000" in [r for r in rows if r["id"] == "unknown"][0]["reason"]
-    assert "band" in v.format_table(rows)
 
 
 def test_efficiency_defaults_have_sources():

@@ -23,7 +23,9 @@ def assert_b_star_is_brute_minimum(hw, m, wl, feasible, cost):
         return None
     assert rc.BINDINGS[code] != "infeasible"
     best = cost[feasible].min()
-    cheapest = feasible & (cost <= best * (1 + 1e-9))
+    # ties within float64 rounding only: a comm-bound step (a + s·B) still gets cheaper by a/B²
+    # per sequence, ~1e-9 relative over a few grid steps, and that is a real, not a tied, fall
+    cheapest = feasible & (cost <= best * (1 + 1e-12))
     i = np.nonzero(cheapest)[0][0]
     b_brute = BATCH_GRID[i]
     if b_brute >= BATCH_GRID[-1] * (1 - 1e-9):

@@ -7,7 +7,8 @@ prediction equals the bound):
 * **kernels in sequence** (``per_kernel``): dense GEMMs, routed experts and attention are each
   bound by their own resource and run one after another;
 * **fixed step time** — kernel launches and synchronization per decoder layer (``t_layer``, s per
-  layer; ``t_moe_layer`` more per MoE layer) plus the engine's per-step scheduling and sampling (``t_overhead``, s per step);
+  layer; ``t_moe_layer`` more per MoE layer) plus the engine's per-step scheduling (``t_overhead``,
+  s per step) and per-sequence host/sampling work (``t_seq``, s per running sequence per step);
 * **expected maximum of touched experts over EP ranks** (``expert_max``: 0 mean, 1 max) — the
   step waits for the busiest rank (:func:`expected_max_touched`);
 * **realized efficiency** of weight streaming (``weight_bw_eff``), KV streaming (``kv_bw_eff``)
@@ -49,6 +50,9 @@ class Engine(_Leaves):
     """Extra fixed time per MoE layer per step (router, top-k, dispatch/combine kernels), s."""
     t_overhead: ArrayLike = 0.0
     """Fixed time per step (scheduling, sampling, host work), s."""
+    t_seq: ArrayLike = 0.0
+    """Time per running sequence per step (scheduler bookkeeping, sampling, detokenization,
+    block-table and metadata updates — host and small-kernel work ∝ batch), s per sequence."""
     weight_bw_eff: ArrayLike = 1.0
     """Realized fraction of the replica bandwidth when streaming weights (by precision)."""
     kv_bw_eff: ArrayLike = 1.0
@@ -132,9 +136,11 @@ def prefill_macs(model: Model, wl: Workload, eng: Engine) -> jax.Array:
     return starts * per_prompt
 
 
-def fixed_time(model: Model, eng: Engine) -> jax.Array:
-    """t_layer·layers + t_moe_layer·moe_layers + t_overhead, s per step."""
-    return eng.t_layer * model.layers + eng.t_moe_layer * model.moe_layers + eng.t_overhead
+def fixed_time(model: Model, eng: Engine, batch: ArrayLike = 0.0) -> jax.Array:
+    """t_layer·layers + t_moe_layer·moe_layers + t_overhead + t_seq·batch, s per step
+    (``batch``: running sequences; the per-sequence part is fixed per sequence, not per token)."""
+    return (eng.t_layer * model.layers + eng.t_moe_layer * model.moe_layers + eng.t_overhead
+            + eng.t_seq * batch)
 
 
 def _kernel_times(hw: Hardware, model: Model, wl: Workload, eng: Engine):
@@ -176,7 +182,7 @@ def step_time(hw: Hardware, model: Model, wl: Workload, eng: Engine) -> jax.Arra
     cm = seeds + eng.per_kernel * (per_kernel - seeds)
     t_k = rl.t_comm(hw, model, wl)
     both = hw.overlap * jnp.maximum(cm, t_k) + (1.0 - hw.overlap) * (cm + t_k)
-    return both + fixed_time(model, eng)
+    return both + fixed_time(model, eng, wl.batch)
 
 
 def latency(hw: Hardware, model: Model, wl: Workload, eng: Engine) -> jax.Array:

@@ -10,6 +10,7 @@ parameter           unit   meaning
 t_layer             s      fixed time per decoder layer per step (launches, synchronization)
 t_overhead          s      fixed time per step (scheduling, sampling)
 t_moe_layer         s      extra fixed time per MoE layer (router, top-k, dispatch/combine kernels)
+t_seq               s      time per running sequence per step (scheduler, sampling, metadata)
 weight_bw_eff_16    1      realized fraction of HBM bandwidth streaming 16-bit weights
 weight_bw_eff_8     1      … 8-bit weights (fp8, int8)
 weight_bw_eff_4     1      … 4-bit weights (nvfp4, mxfp4: dequantization and scales)
@@ -62,6 +63,7 @@ PARAMETERS: dict[str, tuple[str, float, str]] = {
     "t_layer": ("s", 2e-5, "fixed time per decoder layer per step"),
     "t_overhead": ("s", 2e-3, "fixed time per step"),
     "t_moe_layer": ("s", 2e-5, "extra fixed time per MoE layer per step"),
+    "t_seq": ("s", 5e-6, "time per running sequence per step (host, sampling, metadata)"),
     "weight_bw_eff_16": ("1", 0.8, "realized HBM fraction streaming 16-bit weights"),
     "weight_bw_eff_8": ("1", 0.7, "realized HBM fraction streaming 8-bit weights"),
     "weight_bw_eff_4": ("1", 0.5, "realized HBM fraction streaming 4-bit weights"),
@@ -71,6 +73,12 @@ PARAMETERS: dict[str, tuple[str, float, str]] = {
     "attn_eff": ("1", 0.3, "realized fraction of peak FLOPS in decode attention"),
 }
 NAMES = list(PARAMETERS)
+
+
+def neutral(name: str) -> float:
+    """The value of a parameter that adds no physics (a file written before it existed): 0 s for
+    times, 1 for realized fractions (the :class:`rooflax.core.predict.Engine` defaults)."""
+    return 0.0 if PARAMETERS[name][0] == "s" else 1.0
 
 
 def _bits_class(precision: str) -> str:
@@ -89,6 +97,14 @@ def compute_precision(hw_key: str, precision: str) -> str:
     return "bf16"
 
 
+def replica_link_bw(hw_key: str, chips: int) -> float:
+    """Collective bandwidth of a replica, bytes/s per chip one direction: the scale-up link
+    (NVLink) when the replica fits one scale-up domain, else the scale-out NIC
+    (:data:`rooflax.sweeps.efficiency.SCALE_OUT_BW`): a ring over two nodes runs at its slowest
+    hop. The same rule as ``rooflax estimate``."""
+    return eff.link_bw(hw_key) if chips <= eff.scaleup_domain(hw_key) else eff.SCALE_OUT_BW
+
+
 @functools.cache
 def _model(model_key: str, weights: str, experts: str, kv: str) -> Model:
     arch = catalogs.architecture(model_key)
@@ -103,7 +119,8 @@ def _row_trees(m: Measurement) -> tuple[Hardware, Model, Workload, dict[str, flo
     model_key = catalogs.resolve_model(m.model)
     prec = compute_precision(hw_key, m.compute)
     hw = catalogs.hardware(hw_key, chips=float(m.chips), precision=prec)
-    hw = hw.replace(link_bw=eff.link_bw(hw_key), dp=float(m.attention_dp), expert_replicas=1.0,
+    hw = hw.replace(link_bw=replica_link_bw(hw_key, m.chips), dp=float(m.attention_dp),
+                    expert_replicas=1.0,
                     moe_ep=1.0 if m.moe_ep > 1 else 0.0)
     model = _model(model_key, m.weights, m.experts, m.kv)
     wl = Workload(batch=float(m.batch), context=m.isl + m.osl / 2.0, prompt=float(m.isl))
@@ -148,6 +165,7 @@ def engine_of(theta: jax.Array, r: Rows) -> predict.Engine:
     t = dict(zip(NAMES, theta, strict=True))
     return predict.Engine(
         t_layer=t["t_layer"], t_moe_layer=t["t_moe_layer"], t_overhead=t["t_overhead"],
+        t_seq=t["t_seq"],
         weight_bw_eff=jnp.take_along_axis(theta, cls, 0)[0], kv_bw_eff=t["kv_bw_eff"],
         gemm_eff=t["gemm_eff"], prefill_eff=t["prefill_eff"], attn_eff=t["attn_eff"],
         per_kernel=1.0, expert_max=1.0, osl=r.osl, kv_capacity_fraction=KV_CAPACITY_FRACTION)
@@ -198,8 +216,8 @@ class Calibration:
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
         params = data["parameters"]
         per = {k: cls.from_dict(v) for k, v in (data.get("per_engine") or {}).items()}
-        return cls({n: float(params[n]["value"]) for n in NAMES},
-                   {n: float(params[n].get("sigma", math.nan)) for n in NAMES},
+        return cls({n: float(params[n]["value"]) if n in params else neutral(n) for n in NAMES},
+                   {n: float(params.get(n, {}).get("sigma", math.nan)) for n in NAMES},
                    int(data.get("rows", 0)), float(data.get("rms_log_residual", math.nan)), per)
 
 

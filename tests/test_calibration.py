@@ -78,6 +78,11 @@ def test_fixed_time_and_prefill_closed_forms():
     base = predict.step_time(hw, model, wl, predict.Engine())
     fixed = predict.step_time(hw, model, wl, predict.Engine(t_layer=1e-5, t_overhead=2e-3))
     assert float(fixed - base) == pytest.approx(61 * 1e-5 + 2e-3, rel=1e-9)
+    # per-sequence time: t_seq per running sequence, once per step (not per layer)
+    wl2 = wl.replace(batch=jnp.asarray([1.0, 64.0]))
+    seq = predict.step_time(hw, model, wl2, predict.Engine(t_seq=1e-5))
+    np.testing.assert_allclose(seq - predict.step_time(hw, model, wl2, predict.Engine()),
+                               [1e-5, 64e-5], rtol=1e-9)
     # compute-bound batch: the interleaved prompts add (B/osl)·P·(N_active + a·P/4) MACs
     big = wl.replace(batch=16384.0, context=16.0)
     hw = hw.replace(link_bw=jnp.inf)
@@ -190,6 +195,19 @@ def test_yaml_round_trip(tmp_path):
         M.read(tmp_path / "broken.yaml")
 
 
+def test_replica_link_scale_out_beyond_one_node():
+    """Scale-up link inside one 8-GPU node, the 400 Gb/s NIC for a replica over two nodes."""
+    assert C.replica_link_bw("h100_sxm", 8) == pytest.approx(450e9)
+    assert C.replica_link_bw("h100_sxm", 16) == pytest.approx(50e9)
+
+
+def test_calibration_file_without_a_parameter_is_neutral_there():
+    data = C.load().to_dict()
+    del data["parameters"]["t_seq"], data["parameters"]["attn_eff"]
+    cal = C.Calibration.from_dict(data)
+    assert cal.values["t_seq"] == 0.0 and cal.values["attn_eff"] == 1.0
+
+
 # -- calibration recovers known parameters ------------------------------------------------------
 def test_synthetic_table_recovered_within_uncertainty():
     """Rows of the real table's shapes, TPOT generated with known θ and 3% noise: fitted θ
@@ -198,7 +216,11 @@ def test_synthetic_table_recovered_within_uncertainty():
     rows = [x for x in M.read(M.default_csv()) if isinstance(x, M.Measurement)]
     pick = [rows[i] for i in rng.choice(len(rows), 160, replace=False)]
     r = C.rows(pick)
-    truth = np.asarray([6e-5, 1.5e-3, 3e-5, 0.85, 0.75, 0.6, 0.7, 0.45, 0.6, 0.3])
+    named = {"t_layer": 6e-5, "t_overhead": 1.5e-3, "t_moe_layer": 3e-5, "t_seq": 1.5e-5,
+             "weight_bw_eff_16": 0.85, "weight_bw_eff_8": 0.75, "weight_bw_eff_4": 0.6,
+             "kv_bw_eff": 0.7, "gemm_eff": 0.45, "prefill_eff": 0.6, "attn_eff": 0.3}
+    assert set(named) == set(C.NAMES)
+    truth = np.asarray([named[n] for n in C.NAMES])
     y = np.asarray(C.predicted_s(jnp.asarray(truth), r)) * np.exp(rng.normal(0, 0.03, len(pick)))
     r.measured_s = y
     cal = C.fit(r, robust=None, iterations=60)

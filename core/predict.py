@@ -138,7 +138,8 @@ def prefill_macs(model: Model, wl: Workload, eng: Engine) -> jax.Array:
 
 def fixed_time(model: Model, eng: Engine, batch: ArrayLike = 0.0) -> jax.Array:
     """t_layer·layers + t_moe_layer·moe_layers + t_overhead + t_seq·batch, s per step
-    (``batch``: running sequences; the per-sequence part is fixed per sequence, not per token)."""
+    (``batch``: running sequences of one scheduler — an attention-DP rank, B/dp; the
+    per-sequence part is fixed per sequence, not per token)."""
     return (eng.t_layer * model.layers + eng.t_moe_layer * model.moe_layers + eng.t_overhead
             + eng.t_seq * batch)
 
@@ -182,7 +183,8 @@ def step_time(hw: Hardware, model: Model, wl: Workload, eng: Engine) -> jax.Arra
     cm = seeds + eng.per_kernel * (per_kernel - seeds)
     t_k = rl.t_comm(hw, model, wl)
     both = hw.overlap * jnp.maximum(cm, t_k) + (1.0 - hw.overlap) * (cm + t_k)
-    return both + fixed_time(model, eng, wl.batch)
+    # per-sequence host work runs on each attention-DP rank's own scheduler: B/dp sequences each
+    return both + fixed_time(model, eng, wl.batch / hw.dp)
 
 
 def latency(hw: Hardware, model: Model, wl: Workload, eng: Engine) -> jax.Array:

@@ -163,12 +163,17 @@ def engine_of(theta: jax.Array, r: Rows) -> predict.Engine:
     theta = jnp.broadcast_to(jnp.reshape(theta, (len(NAMES), -1)), (len(NAMES), n))
     cls = jnp.asarray(r.weight_class)[None, :]
     t = dict(zip(NAMES, theta, strict=True))
+    return _engine(t, jnp.take_along_axis(theta, cls, 0)[0], r.osl)
+
+
+def _engine(t: dict[str, Any], weight_bw_eff: Any, osl: Any) -> predict.Engine:
+    """The :class:`Engine` of calibrated parameters ``t`` (name → value), its weight-streaming
+    efficiency already picked by weight precision: one construction for rows and deployments."""
     return predict.Engine(
         t_layer=t["t_layer"], t_moe_layer=t["t_moe_layer"], t_overhead=t["t_overhead"],
-        t_seq=t["t_seq"],
-        weight_bw_eff=jnp.take_along_axis(theta, cls, 0)[0], kv_bw_eff=t["kv_bw_eff"],
+        t_seq=t["t_seq"], weight_bw_eff=weight_bw_eff, kv_bw_eff=t["kv_bw_eff"],
         gemm_eff=t["gemm_eff"], prefill_eff=t["prefill_eff"], attn_eff=t["attn_eff"],
-        per_kernel=1.0, expert_max=1.0, osl=r.osl, kv_capacity_fraction=KV_CAPACITY_FRACTION)
+        per_kernel=1.0, expert_max=1.0, osl=osl, kv_capacity_fraction=KV_CAPACITY_FRACTION)
 
 
 def predicted_s(theta: jax.Array, r: Rows) -> jax.Array:
@@ -323,8 +328,4 @@ def engine_for(weights: str, *, osl: float = math.inf, engine: str | None = None
     """
     cal = _cached(str(Path(path) if path is not None else shipped_path()))
     t = dict(zip(NAMES, map(float, cal.theta(engine)), strict=True))
-    return predict.Engine(
-        t_layer=t["t_layer"], t_moe_layer=t["t_moe_layer"], t_overhead=t["t_overhead"],
-        weight_bw_eff=t[_bits_class(weights)], kv_bw_eff=t["kv_bw_eff"], gemm_eff=t["gemm_eff"],
-        prefill_eff=t["prefill_eff"], attn_eff=t["attn_eff"], per_kernel=1.0, expert_max=1.0,
-        osl=float(osl), kv_capacity_fraction=KV_CAPACITY_FRACTION)
+    return _engine(t, t[_bits_class(weights)], float(osl))

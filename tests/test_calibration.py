@@ -78,11 +78,14 @@ def test_fixed_time_and_prefill_closed_forms():
     base = predict.step_time(hw, model, wl, predict.Engine())
     fixed = predict.step_time(hw, model, wl, predict.Engine(t_layer=1e-5, t_overhead=2e-3))
     assert float(fixed - base) == pytest.approx(61 * 1e-5 + 2e-3, rel=1e-9)
-    # per-sequence time: t_seq per running sequence, once per step (not per layer)
+    # per-sequence time: t_seq per running sequence of a scheduler (one per attention-DP rank:
+    # B/dp sequences), once per step (not per layer)
     wl2 = wl.replace(batch=jnp.asarray([1.0, 64.0]))
     seq = predict.step_time(hw, model, wl2, predict.Engine(t_seq=1e-5))
+    dp = float(hw.dp)
+    assert dp == 8.0  # DeepSeek-V3's EP layout on 8 chips: attention DP 8
     np.testing.assert_allclose(seq - predict.step_time(hw, model, wl2, predict.Engine()),
-                               [1e-5, 64e-5], rtol=1e-9)
+                               [1e-5 / dp, 64e-5 / dp], rtol=1e-9)
     # compute-bound batch: the interleaved prompts add (B/osl)·P·(N_active + a·P/4) MACs
     big = wl.replace(batch=16384.0, context=16.0)
     hw = hw.replace(link_bw=jnp.inf)

@@ -38,7 +38,7 @@ def _shipped_engine(osl: float) -> predict.Engine:
     """The shipped calibration's Engine for fp8 weights, read from calibration.yaml by hand."""
     doc = yaml.safe_load(calibration.shipped_path().read_text())
     v = {k: p["value"] for k, p in doc["parameters"].items()}
-    return predict.Engine(t_layer=v["t_layer"], t_moe_layer=v["t_moe_layer"], t_overhead=v["t_overhead"],
+    return predict.Engine(t_layer=v["t_layer"], t_moe_layer=v["t_moe_layer"], t_overhead=v["t_overhead"], t_seq=v["t_seq"],
                           weight_bw_eff=v["weight_bw_eff_8"], kv_bw_eff=v["kv_bw_eff"], gemm_eff=v["gemm_eff"],
                           prefill_eff=v["prefill_eff"], attn_eff=v["attn_eff"], per_kernel=1.0,
                           expert_max=doc["fixed"]["expert_max"], osl=osl,

@@ -270,12 +270,6 @@ def _context_for(model: Model, per_seq: jax.Array, coef: jax.Array,
     return jnp.where(tokens > cap, jnp.inf, jnp.maximum(tokens, by_sqrt))
 
 
-def _context_for_kv_read(model: Model, per_seq_bytes: jax.Array) -> jax.Array:
-    """Smallest context L whose kv_read(L) reaches ``per_seq_bytes`` (+inf if never)."""
-    return _context_for(model, per_seq_bytes, model.kv_bytes_per_token,
-                        model.kv_bytes_per_token_local)
-
-
 def l_crit(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Critical context where KV traffic equals weight traffic at batch B: N_total·w/(B·b), tokens.
 

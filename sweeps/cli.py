@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import typer
@@ -10,6 +11,15 @@ import typer
 def _fail(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr)
     raise typer.Exit(code=2)
+
+
+def _reading(ds) -> str:
+    """Which number a cube holds: the seeds' bound, or the extended model at default efficiencies
+    (neither is the calibrated prediction of ``core.predict``)."""
+    physics = json.loads(ds.attrs.get("rooflax_config", "{}")).get("physics", "seeds")
+    if physics == "seeds":
+        return "reading: the bound (the seeds' roofline at datasheet peaks)"
+    return f"reading: physics {physics} (default efficiencies; not the calibrated prediction)"
 
 
 def summary_table(path: str) -> None:
@@ -35,7 +45,8 @@ def summary_table(path: str) -> None:
         sub = sub.load()
         t = Table(title="B*, binding constraint and $/Mtok at B* (" +
                   ", ".join(f"L={int(ctx[i]):,}" for i in picks) + ")" +
-                  f"; price basis: {ds.attrs.get('rooflax_price') or 'not recorded'}")
+                  f"; price basis: {ds.attrs.get('rooflax_price') or 'not recorded'}; "
+                  f"{_reading(ds)}")
         t.add_column("hardware")
         t.add_column("model")
         for i in picks:

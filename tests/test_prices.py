@@ -54,6 +54,8 @@ def test_idxmin_never_lands_on_an_unpriced_chip(tmp_path):
         col = c[(slice(None), *idx)]
         if np.isfinite(col).any():
             assert str(ds.hardware.values[np.nanargmin(col)]) == str(best.reshape(c.shape[1:])[idx])
+    # the table says which number it shows (a seeds cube holds the bound, not the prediction)
+    assert "reading: the bound" in " ".join(out.stdout.split())
     # the table names the basis of each chip and says "no price" only for the unpriced ones
     for line in out.stdout.splitlines():
         if "no price" in line:

@@ -118,6 +118,8 @@ def point_report(ds, sel: Mapping[str, Any], *, path: str, knobs=None) -> dict[s
     """The sensitivity report (see :mod:`rooflax.results.report`) of one point of a cube."""
     import numpy as np
 
+    from rooflax.core.specs import SECONDS_PER_HOUR
+
     from . import report
     from .point import DEFAULT_KNOBS
 
@@ -157,7 +159,7 @@ def point_report(ds, sel: Mapping[str, Any], *, path: str, knobs=None) -> dict[s
         if c in coords and isinstance(coords[c], (int, float)):
             params[k] = float(coords[c])
     if "price_per_hour" in coords:
-        params["price"] = float(coords["price_per_hour"]) / 3600.0
+        params["price"] = float(coords["price_per_hour"]) / SECONDS_PER_HOUR
     params.setdefault("chips", 1.0)
     params.setdefault("context", 0.0)
     for k in ("bw", "c_over_bw", "capacity", "n_total", "sparsity", "kv_bytes_per_token",

@@ -134,7 +134,7 @@ def _layout_kind(dep: Deployment, is_moe: bool) -> str:
 def trees(dep: Deployment, *, peak: bool) -> tuple[Any, Any, dict[str, Any]]:
     """(Hardware laid out, extended Model, info) of a deployment; ``peak``: the bound's hardware."""
     from rooflax.core import parallel
-    from rooflax.core.specs import precision_bytes
+    from rooflax.core.specs import SECONDS_PER_HOUR, precision_bytes
     from rooflax.sweeps import catalogs
     from rooflax.sweeps import efficiency as eff
 
@@ -144,8 +144,7 @@ def trees(dep: Deployment, *, peak: bool) -> tuple[Any, Any, dict[str, Any]]:
         hw_key = catalogs.resolve_hardware(dep.hardware)
         m_key = catalogs.resolve_model(dep.model)
         arch = catalogs.architecture(m_key)
-        domain = eff.scaleup_domain(hw_key)
-        link = eff.link_bw(hw_key) if dep.chips <= domain else eff.SCALE_OUT_BW
+        link = eff.replica_link_bw(hw_key, dep.chips)
         hw = eff.hardware(hw_key, precision=dep.precision, chips=float(dep.chips), peak=peak,
                           link_bw=link, price_per_hour=0.0)
     except ValueError as e:
@@ -170,10 +169,11 @@ def trees(dep: Deployment, *, peak: bool) -> tuple[Any, Any, dict[str, Any]]:
         raise EstimateError(f"--price: {e}") from None
     if dep.hw_custom and "price" in dep.hw_custom:
         pr = catalogs.Price(dep.hw_custom["price"], "custom", "--hw price")
-    hw = hw.replace(price=pr.usd_per_hour / 3600.0)
+    hw = hw.replace(price=pr.usd_per_hour / SECONDS_PER_HOUR)
     power_kw, power_src = catalogs.power_kw(hw_key)
     info = {"hardware": hw_key, "model": m_key, "layout": kind, "weights": weights,
-            "link": "scale-up" if dep.chips <= domain else "scale-out (50 GB/s per GPU)",
+            "link": "scale-up" if dep.chips <= eff.scaleup_domain(hw_key)
+            else f"scale-out ({eff.SCALE_OUT_BW / 1e9:g} GB/s per GPU)",
             "price": pr, "power_kw": power_kw, "power_source": power_src,
             "prefill_attn_flops": parallel.prefill_attn_flops(arch), "modified": bool(dep.hw_custom)}
     return hw, model, info
@@ -291,13 +291,14 @@ def engine(dep: Deployment) -> Any:
 
 def _side(hw: Any, model: Any, dep: Deployment, info: dict[str, Any], eng: Any = None) -> dict[str, Any]:
     """:func:`numbers` of one deployment as Python floats (one compiled call)."""
+    from rooflax.core.specs import SECONDS_PER_HOUR
     raw = _jitted()(hw, model, float(dep.concurrency), float(dep.isl), float(dep.osl),
                     info["prefill_attn_flops"], info["power_kw"] * 1e3, eng)
     out: dict[str, Any] = {k: float(v) for k, v in raw.items()}
     from rooflax.core import roofline as rl
 
     out["regime"] = (*rl.REGIMES, FIXED_REGIME)[int(out["regime"])]
-    out["price_per_chip_hour"] = float(hw.price) * 3600.0
+    out["price_per_chip_hour"] = float(hw.price) * SECONDS_PER_HOUR
     return out
 
 

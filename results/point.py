@@ -167,6 +167,7 @@ def build_point(
     ``catalogs.DEFAULT_PRICE``); ``price_per_hour`` overrides it. NaN: no price.
     """
     from rooflax import core as rc
+    from rooflax.core.specs import SECONDS_PER_HOUR
 
     cat = _catalogs()
     hw_key = cat.resolve_hardware(hardware)
@@ -195,7 +196,7 @@ def build_point(
         hw = custom_chip(hw, hw_custom)
         if "price" in hw_custom:
             pr = cat.Price(hw_custom["price"], "custom", "--hw price")
-            hw = hw.replace(price=pr.usd_per_hour / 3600.0)
+            hw = hw.replace(price=pr.usd_per_hour / SECONDS_PER_HOUR)
     wl = rc.Workload(batch=float(batch), context=float(context), slo=float(slo))
     trees = {"hardware": hw, "model": mdl, "workload": wl}
     for ops, how in ((set_ or {}, "set"), (scale or {}, "scale")):
@@ -212,7 +213,7 @@ def build_point(
         "hardware": hw_key + (" (modified)" if hw_custom else ""), "model": m_key,
         "chips": float(hw.chips), "precision": precision,
         "weights": weights, "kv_precision": kv_precision,
-        "price_per_hour": float(hw.price) * 3600.0,
+        "price_per_hour": float(hw.price) * SECONDS_PER_HOUR,
         "price_basis": "custom" if "price" in {**(set_ or {}), **(scale or {})} else pr.basis,
         "price_source": pr.source, "set": dict(set_ or {}),
         "scale": dict(scale or {}),

@@ -152,10 +152,11 @@ def to_json(report: dict[str, Any]) -> str:
 
 def _price_words(price: float, inputs: dict[str, Any]) -> str:
     """'price $1.74/h per chip (tco-neocloud)' or 'no price (why)'."""
+    from rooflax.core.specs import SECONDS_PER_HOUR
     basis = inputs.get("price_basis")
     if math.isnan(price):
         return f"no price ({inputs.get('price_source', 'unknown')})"
-    return f"price ${price * 3600:.4g}/h per chip" + (f" ({basis})" if basis else "")
+    return f"price ${price * SECONDS_PER_HOUR:.4g}/h per chip" + (f" ({basis})" if basis else "")
 
 
 def render(report: dict[str, Any], console) -> None:

@@ -97,14 +97,6 @@ def compute_precision(hw_key: str, precision: str) -> str:
     return "bf16"
 
 
-def replica_link_bw(hw_key: str, chips: int) -> float:
-    """Collective bandwidth of a replica, bytes/s per chip one direction: the scale-up link
-    (NVLink) when the replica fits one scale-up domain, else the scale-out NIC
-    (:data:`rooflax.sweeps.efficiency.SCALE_OUT_BW`): a ring over two nodes runs at its slowest
-    hop. The same rule as ``rooflax estimate``."""
-    return eff.link_bw(hw_key) if chips <= eff.scaleup_domain(hw_key) else eff.SCALE_OUT_BW
-
-
 @functools.cache
 def _model(model_key: str, weights: str, experts: str, kv: str) -> Model:
     arch = catalogs.architecture(model_key)
@@ -119,7 +111,7 @@ def _row_trees(m: Measurement) -> tuple[Hardware, Model, Workload, dict[str, flo
     model_key = catalogs.resolve_model(m.model)
     prec = compute_precision(hw_key, m.compute)
     hw = catalogs.hardware(hw_key, chips=float(m.chips), precision=prec)
-    hw = hw.replace(link_bw=replica_link_bw(hw_key, m.chips), dp=float(m.attention_dp),
+    hw = hw.replace(link_bw=eff.replica_link_bw(hw_key, m.chips), dp=float(m.attention_dp),
                     expert_replicas=1.0,
                     moe_ep=1.0 if m.moe_ep > 1 else 0.0)
     model = _model(model_key, m.weights, m.experts, m.kv)

@@ -50,6 +50,7 @@ from pydantic import (
 from rooflax.core.specs import PRECISION_BYTES
 
 from . import units
+from .catalogs import DEFAULT_PRICE
 from .inputs import InputError, found, load_mapping, node_at, suggest
 
 # -- names the schema knows (kept here so importing the schema does not import jax) ---------------
@@ -451,7 +452,6 @@ def _outputs_before(v: Any) -> Any:
     return {"values": v} if isinstance(v, list) else v
 
 
-_DEFAULT_PRICE = "tco-neocloud,market-low"  # = catalogs.DEFAULT_PRICE (a test keeps them equal)
 
 
 def _price_spec(v: Any) -> str:
@@ -475,7 +475,7 @@ class SweepConfig(_Frozen):
         "seeds", description="seeds: the seeds' decode step (catalog peaks, one big chip); extended: "
         "attention FLOPs, default efficiencies, the scale-up link and a multi-chip layout")
     price: Annotated[str, BeforeValidator(_price_spec)] = Field(
-        _DEFAULT_PRICE, description="price basis of catalog chips: tco-neocloud | tco-hyperscaler | "
+        DEFAULT_PRICE, description="price basis of catalog chips: tco-neocloud | tco-hyperscaler | "
         "rental-3yr | market-low | market-high, several joined by commas (first the chip has), or a "
         "price such as '8 $/h' for every chip; a chip without one gets NaN ('no price')")
     layout: Annotated[str, BeforeValidator(_choice("layouts", LAYOUTS))] | None = Field(
@@ -496,7 +496,7 @@ class SweepConfig(_Frozen):
             d.pop("physics")
         if d.get("layout") is None:
             d.pop("layout", None)
-        if d.get("price") == _DEFAULT_PRICE:
+        if d.get("price") == DEFAULT_PRICE:
             d.pop("price")
         for k in EXTRA_AXES:
             if d["axes"].get(k) is None:

@@ -79,6 +79,13 @@ def scaleup_domain(name: str) -> int:
     return int(m.group(1)) if m else DEFAULT_DOMAIN
 
 
+def replica_link_bw(name: str, chips: float) -> float:
+    """Collective bandwidth of a replica of ``chips`` chips, bytes/s per chip one direction: the
+    scale-up link (NVLink/xGMI) when the replica fits one scale-up domain, else the scale-out NIC
+    (:data:`SCALE_OUT_BW`): a ring over two nodes runs at its slowest hop."""
+    return link_bw(name) if chips <= scaleup_domain(name) else SCALE_OUT_BW
+
+
 def hardware(name: str, *, precision: str = "bf16", chips: float | None = None,
              price_per_hour: float | None = None, peak: bool = False,
              **overrides: Any) -> Hardware:

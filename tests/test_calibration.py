@@ -16,6 +16,7 @@ from rooflax import core as rc
 from rooflax.core import parallel, predict
 from rooflax.sweeps import calibration as C
 from rooflax.sweeps import catalogs
+from rooflax.sweeps import efficiency as eff
 from rooflax.sweeps import measurements as M
 
 
@@ -200,8 +201,8 @@ def test_yaml_round_trip(tmp_path):
 
 def test_replica_link_scale_out_beyond_one_node():
     """Scale-up link inside one 8-GPU node, the 400 Gb/s NIC for a replica over two nodes."""
-    assert C.replica_link_bw("h100_sxm", 8) == pytest.approx(450e9)
-    assert C.replica_link_bw("h100_sxm", 16) == pytest.approx(50e9)
+    assert eff.replica_link_bw("h100_sxm", 8) == pytest.approx(450e9)
+    assert eff.replica_link_bw("h100_sxm", 16) == pytest.approx(50e9)
 
 
 def test_calibration_file_without_a_parameter_is_neutral_there():

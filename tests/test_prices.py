@@ -80,7 +80,6 @@ def test_price_basis_in_config(tmp_path):
 
 
 def test_price_spec_errors_and_default():
-    assert C._DEFAULT_PRICE == catalogs.DEFAULT_PRICE
     with pytest.raises(ValueError, match="price basis"):
         C.SweepConfig.model_validate({"axes": {"hardware": ["h200"], "model": ["llama-3.1-8b"],
                                                "batch": [1], "context": [1]}, "price": "tco"})

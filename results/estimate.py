@@ -299,7 +299,15 @@ def _side(hw: Any, model: Any, dep: Deployment, info: dict[str, Any], eng: Any =
 
     out["regime"] = (*rl.REGIMES, FIXED_REGIME)[int(out["regime"])]
     out["price_per_chip_hour"] = float(hw.price) * SECONDS_PER_HOUR
+    if eng is None and out["headroom_b"] < 0:  # the bound has no step past capacity: no number
+        out.update(dict.fromkeys(DECODE_KEYS, math.nan))
     return out
+
+
+#: Decode-step numbers of a side; the bound's are NaN where the concurrency does not fit (the
+#: prediction queues what does not fit and reports the running batch instead).
+DECODE_KEYS = ("tpot_s", "tok_s_per_user", "tok_s_per_replica", "tok_s_per_gpu", "usd_per_m_output",
+               "energy_per_output_token_j", "t_compute_s", "t_memory_s", "t_comm_s")
 
 
 def memory(side: dict[str, Any], hw: Any) -> dict[str, float]:

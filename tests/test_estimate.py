@@ -177,3 +177,15 @@ def test_hw_flag_on_query_points():
     assert float(pt.hw.capacity) == 288e9 and float(pt.hw.price_per_hour) == pytest.approx(8.0)
     plain = build_point("h200", "llama-3.1-70b", chips=8, hw_custom={"hbm": 288e9})
     assert float(plain.hw.bw) == 4.8e12 and plain.meta["price_basis"] == "tco-neocloud"
+
+
+def test_past_capacity_the_bound_has_no_step_and_the_prediction_queues():
+    """2000 sequences of 9k tokens do not fit 8×H200 (the memory breakdown says at most ~520): the
+    bound prints no decode number (NaN, null in --json), the prediction runs what fits."""
+    est = E.estimate(dataclasses.replace(DEP, concurrency=2000))
+    assert est["binding"]["bound"].startswith("capacity: 2000 sequences do not fit")
+    for key in E.DECODE_KEYS:
+        assert math.isnan(est["bound"][key]), key
+    assert math.isfinite(est["prediction"]["tpot_s"])
+    assert est["prediction"]["running_batch"] < 2000
+    assert math.isfinite(est["bound"]["ttft_s"])  # one prompt's prefill still fits

@@ -340,8 +340,6 @@ def sensitivity(
     else:
         if hardware is None or model is None:
             raise UserError("give --hardware and --model (or a CUBE with --sel)")
-        import jax
-
         from .point import build_point, enable_compilation_cache
 
         enable_compilation_cache()  # op-by-op kernels are cached too: later runs skip compiling
@@ -351,10 +349,7 @@ def sensitivity(
             kv_precision=kv_precision, price=price_per_hour,
             context=units.tokens(context), slo=_slo(slo),
             set_=_knob_values(set_, "set"), scale=_knob_values(scale, "scale"), hw_custom=_hw(hw))
-        # One point: op-by-op evaluation (≈2 s here) beats compiling the sensitivity graph
-        # (≈7 s here the first time), and needs no compilation cache.
-        with jax.disable_jit():
-            rep = report.from_point(pt, knobs=knobs)
+        rep = report.from_point(pt, knobs=knobs)  # one trace, evaluated in NumPy (core.interpret)
     if as_json:
         typer.echo(report.to_json(rep))
     else:

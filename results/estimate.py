@@ -290,10 +290,14 @@ def engine(dep: Deployment) -> Any:
 
 
 def _side(hw: Any, model: Any, dep: Deployment, info: dict[str, Any], eng: Any = None) -> dict[str, Any]:
-    """:func:`numbers` of one deployment as Python floats (one compiled call)."""
+    """:func:`numbers` of one deployment as Python floats (one trace, evaluated in NumPy; the
+    trace cached on disk by :mod:`rooflax.results.programs`)."""
     from rooflax.core.specs import SECONDS_PER_HOUR
-    raw = _jitted()(hw, model, float(dep.concurrency), float(dep.isl), float(dep.osl),
-                    info["prefill_attn_flops"], info["power_kw"] * 1e3, eng)
+
+    from . import programs
+
+    raw = programs.evaluate("estimate.numbers", numbers, hw, model, float(dep.concurrency), float(dep.isl),
+                             float(dep.osl), info["prefill_attn_flops"], info["power_kw"] * 1e3, eng)
     out: dict[str, Any] = {k: float(v) for k, v in raw.items()}
     from rooflax.core import roofline as rl
 

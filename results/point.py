@@ -244,8 +244,10 @@ def evaluate(name: str, hw: Any, model: Any, wl: Any):
 
         raise UserError(f"unknown quantity {name!r}{suggest(name, list(QUANTITIES))}; "
                         f"known: {', '.join(QUANTITIES)}")
+    from . import programs
+
     args = {"hmw": (hw, model, wl), "hm": (hw, model), "mw": (model, wl)}[q.args]
-    return np.asarray(q.fn()(*args))
+    return np.asarray(programs.evaluate(f"quantity:{name}", q.fn(), *args))
 
 
 #: What a number of ``query``/``sensitivity`` is: the seeds' roofline, or the calibrated prediction.
@@ -286,17 +288,26 @@ def evaluate_predicted(name: str, hw: Any, model: Any, wl: Any, eng: Any):
     """A quantity of :data:`PREDICTED` through :mod:`rooflax.core.predict`, as a numpy array."""
     import numpy as np
 
+    from . import programs
+
+    check_predicted(name)
+    step, tokens, tau, price = programs.evaluate("predicted_step", _step_and_tokens, hw, model, wl, eng)
+    out = {"t_step": step, "latency": step / tau, "throughput": tokens / step,
+           "tokens_per_second_per_user": tau / step,
+           "cost_per_token": step * price / tokens,
+           "cost_per_mtok": 1e6 * step * price / tokens}[name]
+    return np.asarray(out)
+
+
+def _step_and_tokens(hw: Any, model: Any, wl: Any, eng: Any):
+    """Predicted decode step (s), output tokens per step of the running batch, τ (tokens per
+    sequence per step) and the replica's price ($/s)."""
     from rooflax.core import predict
     from rooflax.core import roofline as rl
 
-    check_predicted(name)
+    tau = rl.tokens_per_step(wl)
     step = predict.step_time(hw, model, wl, eng)
-    tokens = predict.running_batch(hw, model, wl, eng) * rl.tokens_per_step(wl)  # per step
-    out = {"t_step": step, "latency": step / rl.tokens_per_step(wl), "throughput": tokens / step,
-           "tokens_per_second_per_user": rl.tokens_per_step(wl) / step,
-           "cost_per_token": step * hw.replica_price / tokens,
-           "cost_per_mtok": 1e6 * step * hw.replica_price / tokens}[name]
-    return np.asarray(out)
+    return step, predict.running_batch(hw, model, wl, eng) * tau, tau, hw.replica_price
 
 
 #: Quantities that describe the limits themselves: kept where a point is infeasible.
@@ -312,10 +323,12 @@ def feasibility(hw: Any, model: Any, wl: Any):
     from rooflax import core as rc
     from rooflax.core import roofline as rl
 
+    from . import programs
+
     weights = np.asarray(rl.weight_store_bytes(hw, model), dtype=float)
     per_chip = np.asarray(hw.capacity, dtype=float)
     cap = np.asarray(hw.replica_capacity, dtype=float)
-    bmax = np.asarray(rc.b_max(hw, model, wl), dtype=float)
+    bmax = np.asarray(programs.evaluate("quantity:b_max", rc.b_max, hw, model, wl), dtype=float)
     batch = np.asarray(wl.batch, dtype=float)
     shape = np.broadcast_shapes(weights.shape, cap.shape, bmax.shape, batch.shape)
     weights, per_chip, cap, bmax, batch = (np.broadcast_to(a, shape)

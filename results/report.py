@@ -110,10 +110,16 @@ def from_point(point, *, knobs=None, outputs: tuple[str, ...] = OUTPUTS) -> dict
     """The report of a :class:`~rooflax.results.point.Point` via ``rc.sensitivities``."""
     from rooflax import core as rc
 
+    from . import programs
     from .point import DEFAULT_KNOBS, feasibility
 
     knobs = tuple(knobs or DEFAULT_KNOBS)
-    s = rc.sensitivities(point.hw, point.model, point.wl, outputs=tuple(outputs), knobs=knobs)
+
+    def sens(hw, model, wl):
+        return rc.sensitivities(hw, model, wl, outputs=tuple(outputs), knobs=knobs)
+
+    s = programs.evaluate("sensitivities", sens, point.hw, point.model, point.wl,
+                          static=(tuple(outputs), knobs))
     reason = int(s["reason"])
     if reason == 1:  # infeasible: say why ("does not fit: needs N chips")
         why = feasibility(point.hw, point.model, point.wl.replace(batch=1.0))[1].item()

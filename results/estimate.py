@@ -28,7 +28,7 @@ import functools
 import math
 from typing import Any
 
-from .point import UserError
+from .point import UserError, custom_chip
 
 #: Version of the ``--json`` output.
 SCHEMA = "rooflax.estimate/1"
@@ -177,13 +177,6 @@ def trees(dep: Deployment, *, peak: bool) -> tuple[Any, Any, dict[str, Any]]:
             "price": pr, "power_kw": power_kw, "power_source": power_src,
             "prefill_attn_flops": parallel.prefill_attn_flops(arch), "modified": bool(dep.hw_custom)}
     return hw, model, info
-
-
-def custom_chip(hw: Any, spec: dict[str, float]) -> Any:
-    """``hw`` with the chip's numbers replaced: bw (B/s), flops (FLOP/s), hbm (B); price handled by caller."""
-    bw = spec.get("bw", float(hw.bw))
-    flops = spec.get("flops", float(hw.flops))
-    return hw.replace(bw=bw, c_over_bw=flops / 2.0 / bw, capacity=spec.get("hbm", float(hw.capacity)))
 
 
 # -- one side (bound or prediction) -------------------------------------------------------------

@@ -139,6 +139,13 @@ class Point:
         return {k: float(getattr(trees[t], f)) for k, (t, f) in rc.KNOBS.items()}
 
 
+def custom_chip(hw: Any, spec: dict[str, float]) -> Any:
+    """``hw`` with the chip's numbers replaced: bw (B/s), flops (FLOP/s), hbm (B); price handled by caller."""
+    bw = spec.get("bw", float(hw.bw))
+    flops = spec.get("flops", float(hw.flops))
+    return hw.replace(bw=bw, c_over_bw=flops / 2.0 / bw, capacity=spec.get("hbm", float(hw.capacity)))
+
+
 def build_point(
     hardware: str,
     model: str,
@@ -191,8 +198,6 @@ def build_point(
     except (ValueError, KeyError) as e:
         raise UserError(str(e)) from None
     if hw_custom:
-        from .estimate import custom_chip
-
         hw = custom_chip(hw, hw_custom)
         if "price" in hw_custom:
             pr = cat.Price(hw_custom["price"], "custom", "--hw price")

@@ -10,7 +10,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import diagnostics as D
-from .problem import Problem, Residuals, data_arrays, from_phi, phi_bounds, phi_of_theta, theta_of_phi
+from .problem import (
+    Problem,
+    Residuals,
+    data_arrays,
+    from_phi,
+    phi_bounds,
+    phi_of_theta,
+    theta_of_phi,
+)
 from .solver import DEFAULT_SOLVER, Solver
 
 

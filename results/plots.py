@@ -243,12 +243,14 @@ def _dims(sub, names: Sequence[str]) -> tuple[str, ...]:
     return tuple(d for d in sub.dims if d in have)
 
 
-def _label(name: str, words: str | None = None) -> str:
-    """An axis label: words (default: the name) and the registry's unit of ``name``."""
-    from rooflax.core.quantities import units_of
+def _label(name: str, words: str | None = None, *, long: bool = False) -> str:
+    """An axis label: ``words`` (default: the name, or with ``long`` the registry's long name)
+    and the registry's unit of ``name``."""
+    from rooflax.core import quantities as Q
 
-    unit = units_of(name)
-    return f"{words or name} ({unit})" if unit and unit != "1" else (words or name)
+    words = Q.QUANTITIES[name].long_name if long else (words or name)
+    unit = Q.units_of(name)
+    return f"{words} ({unit})" if unit and unit != "1" else words
 
 
 def _figure(x_label: str, y_label: str, *, logx=True, logy=True, **kw):
@@ -437,7 +439,7 @@ def cost(ds, **sel):
              if n in ds.data_vars]
     lay = _layout(ds, names, ("batch", "hardware"), "cost")
     sub = lay["sub"]
-    f = _figure(_label("batch", "batch B"), _label("cost_per_mtok", "cost per output token"))
+    f = _figure(_label("batch", "batch B"), _label("cost_per_mtok", long=True))
     p = _panel(lay, f)
     dims = _dims(sub, names)
     c = _vals(sub, "cost_per_mtok", dims)
@@ -519,7 +521,7 @@ def frontier(ds, *, slo: float | None = None, **sel):
     lay = _layout(ds, names, ("batch", "hardware"), "frontier")
     sub = lay["sub"]
     f = _figure(_label("tokens_per_second_per_user", "speed per user"),
-                _label("cost_per_mtok", "cost per output token"))
+                _label("cost_per_mtok", long=True))
     p = _panel(lay, f)
     dims = _dims(sub, ["cost_per_mtok", lat])
     c, speed = _vals(sub, "cost_per_mtok", dims), 1.0 / _vals(sub, lat, dims)

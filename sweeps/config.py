@@ -404,16 +404,16 @@ class Axes(_Frozen):
     # extended physics knobs: a scalar overrides every point (and the efficiency catalog), a
     # list/range sweeps it as its own dim. Unset: the catalog's value (physics: extended) or the
     # neutral default (physics: seeds: efficiencies 1, free link, no speculative decoding).
-    flops_eff: _knob_axis("flops_eff") | None = Field(None, description="achieved fraction of peak FLOPS")
-    bw_eff: _knob_axis("bw_eff") | None = Field(None, description="achieved fraction of peak HBM bandwidth")
+    flops_eff: _knob_axis("flops_eff") | None = Field(None, description=Q.KNOBS["flops_eff"].long_name)
+    bw_eff: _knob_axis("bw_eff") | None = Field(None, description=Q.KNOBS["bw_eff"].long_name)
     link_bw: LinkBandwidthAxis | None = Field(
-        None, description="scale-up link bandwidth per chip, one direction ('900 GB/s'; inf: free)")
-    link_eff: _knob_axis("link_eff") | None = Field(None, description="achieved fraction of peak link bandwidth")
-    link_latency: LatencyAxis | None = Field(None, description="latency per collective message")
+        None, description=Q.KNOBS["link_bw"].long_name + " ('900 GB/s'; inf: free)")
+    link_eff: _knob_axis("link_eff") | None = Field(None, description=Q.KNOBS["link_eff"].long_name)
+    link_latency: LatencyAxis | None = Field(None, description=Q.KNOBS["link_latency"].long_name)
     overlap: _knob_axis("overlap") | None = Field(
-        None, description="1: communication overlaps compute/memory; 0: serialized")
-    spec_k: _knob_axis("spec_k") | None = Field(None, description="speculative/MTP tokens drafted per step")
-    spec_alpha: _knob_axis("spec_alpha") | None = Field(None, description="acceptance rate of a drafted token")
+        None, description=Q.KNOBS["overlap"].long_name)
+    spec_k: _knob_axis("spec_k") | None = Field(None, description=Q.KNOBS["spec_k"].long_name)
+    spec_alpha: _knob_axis("spec_alpha") | None = Field(None, description=Q.KNOBS["spec_alpha"].long_name)
 
     @model_validator(mode="after")
     def _unique(self):

@@ -11,17 +11,29 @@ import dataclasses
 import math
 from typing import Any
 
-from rooflax.core import quantities as Q
-
 #: The knobs the sensitivity report leads with.
 DEFAULT_KNOBS = ("bw", "c_over_bw", "sparsity", "capacity", "price", "context")
 
-#: A core quantity as the CLI, the cube and the plots name it (the registry's own record).
-Quantity = Q.Quantity
-#: The quantities ``rooflax query`` evaluates: every registry quantity a cube may hold, and the
-#: per-sequence ones (units and long names: the registry, so the CLI and the cube agree).
-QUANTITIES: dict[str, Quantity] = {
-    name: Q.QUANTITIES[name] for name in Q.quantities_of("point", "optimum", "static", "sequence")}
+
+def query_quantities() -> dict[str, Any]:
+    """The quantities ``rooflax query`` evaluates: every registry quantity a cube may hold, and
+    the per-sequence ones (:mod:`rooflax.core.quantities`: units and long names shared with the
+    cube). Read on use: importing the registry imports jax (through ``rooflax.core``), which the
+    cube commands that import this module for :class:`UserError` do not need."""
+    from rooflax.core import quantities as Q
+
+    return {n: Q.QUANTITIES[n] for n in Q.quantities_of("point", "optimum", "static", "sequence")}
+
+
+def __getattr__(name: str) -> Any:
+    """``QUANTITIES`` (:func:`query_quantities`) and ``Quantity`` (the registry's record), on use."""
+    if name == "QUANTITIES":
+        return query_quantities()
+    if name == "Quantity":
+        from rooflax.core.quantities import Quantity
+
+        return Quantity
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UserError(ValueError):
@@ -174,12 +186,13 @@ def evaluate(name: str, hw: Any, model: Any, wl: Any):
     """Any quantity of :data:`QUANTITIES` on (broadcasting) pytrees, as a numpy array."""
     import numpy as np
 
-    q = QUANTITIES.get(name)
+    known = query_quantities()
+    q = known.get(name)
     if q is None:
         from rooflax.sweeps.inputs import suggest
 
-        raise UserError(f"unknown quantity {name!r}{suggest(name, list(QUANTITIES))}; "
-                        f"known: {', '.join(QUANTITIES)}")
+        raise UserError(f"unknown quantity {name!r}{suggest(name, list(known))}; "
+                        f"known: {', '.join(known)}")
     return np.asarray(q(hw, model, wl))
 
 

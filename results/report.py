@@ -30,11 +30,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rooflax.core import quantities as Q
 from rooflax.sweeps.units import si
 
 SCHEMA = "rooflax.sensitivity/1"
-OUTPUTS = Q.SENSITIVITY_OUTPUTS
+
+
+def __getattr__(name: str) -> Any:
+    """``OUTPUTS``: the outputs of a report, the registry's sensitivity outputs — read on use, as
+    every registry name here (importing :mod:`rooflax.core.quantities` imports jax)."""
+    if name == "OUTPUTS":
+        from rooflax.core.quantities import SENSITIVITY_OUTPUTS
+
+        return SENSITIVITY_OUTPUTS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _f(x: Any) -> float:
@@ -46,6 +54,8 @@ NOT_STORED = "not stored in this cube"
 
 def sentence(output: str, knob: str, e: float, reason: str = "ok", stored: bool = True) -> str:
     """"+1 % bandwidth → −0.62 % cost per token" (or why it is undefined, or not stored)."""
+    from rooflax.core import quantities as Q
+
     kw = Q.KNOBS[knob].sentence if knob in Q.KNOBS else knob
     ow = Q.QUANTITIES[output].sentence if output in Q.QUANTITIES else output
     if not stored:
@@ -73,6 +83,8 @@ def from_values(
 ) -> dict[str, Any]:
     """Assemble the report dict (floats; NaN kept until :func:`to_json`). ``binding`` None and
     the (output, knob) pairs in ``missing``: not stored in the cube the values come from."""
+    from rooflax.core import quantities as Q
+
     reason_text = (reason if isinstance(reason, str) else
                    Q.REASONS[int(reason)] if 0 <= int(reason) < len(Q.REASONS) else str(reason))
     values = dict(values)
@@ -81,7 +93,7 @@ def from_values(
         values["cost_at_b_star"] = mtok / 1e6  # a cube may hold only the $/Mtok variable
     values["cost_per_mtok_at_b_star"] = 1e6 * values["cost_at_b_star"]
     units = {
-        "values": {o: Q.units_of(o) for o in (*OUTPUTS, "cost_per_mtok_at_b_star")},
+        "values": {o: Q.units_of(o) for o in (*Q.SENSITIVITY_OUTPUTS, "cost_per_mtok_at_b_star")},
         "knobs": {k: Q.units_of(k) for k in parameters},
         "partial": {o: {k: Q.sensitivity_attrs("partial", o, k)["units"] for k in partial[o]}
                     for o in partial},
@@ -104,13 +116,14 @@ def from_values(
     }
 
 
-def from_point(point, *, knobs=None, outputs: tuple[str, ...] = OUTPUTS) -> dict[str, Any]:
+def from_point(point, *, knobs=None, outputs: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The report of a :class:`~rooflax.results.point.Point` via ``rc.sensitivities``."""
     from rooflax import core as rc
 
     from .point import DEFAULT_KNOBS, feasibility
 
     knobs = tuple(knobs or DEFAULT_KNOBS)
+    outputs = tuple(outputs or rc.sensitivity.OUTPUTS)
     s = rc.sensitivities(point.hw, point.model, point.wl, outputs=tuple(outputs), knobs=knobs)
     reason = int(s["reason"])
     if reason == 1:  # infeasible: say why ("does not fit: needs N chips")
@@ -161,6 +174,8 @@ def render(report: dict[str, Any], console) -> None:
     """Print the report as rich tables: the optimum, then one row per (output, knob)."""
     from rich.table import Table
 
+    from rooflax.core.quantities import QUANTITIES
+
     inp, v, p = report["inputs"], report["values"], report["parameters"]
     title = " · ".join(
         str(x) for x in (inp.get("hardware"), f"{si(p['chips'])} chips" if "chips" in p else None,
@@ -177,7 +192,7 @@ def render(report: dict[str, Any], console) -> None:
         ("no price" if math.isnan(v["cost_per_mtok_at_b_star"]) and math.isnan(p["price"])
          else f"{v['cost_per_mtok_at_b_star']:.4g}"),
         si(lat, "s"),
-        si(v["throughput_at_b_star"], Q.QUANTITIES["throughput_at_b_star"].units),
+        si(v["throughput_at_b_star"], QUANTITIES["throughput_at_b_star"].units),
         f"{1 / lat:.4g}" if lat and math.isfinite(lat) and lat > 0 else "n/a",
     )
     console.print(t)

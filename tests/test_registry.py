@@ -43,6 +43,28 @@ def test_every_cube_variable_and_coordinate_has_the_registry_attributes(sweep_cu
         assert got == want, name
 
 
+def test_an_extended_plan_takes_every_attribute_from_the_registry():
+    """The extended-physics example's plan (efficiencies, link, dp, spec_k as a dim): every
+    coordinate and variable it would write carries the registry's units and long name."""
+    from rooflax.sweeps import config as C
+    from rooflax.sweeps import grid as G
+
+    plan = G.build(C.load(ROOT / "configs" / "extended-deepseek.yaml"))
+    assert {"flops_eff", "bw_eff", "link_bw", "dp"} <= set(plan.extra_coords) and "spec_k" in plan.dims
+    for name, (_, _, attrs) in plan.extra_coords.items():
+        assert attrs == Q.attrs(name), name
+    for name, spec in plan.variables.items():
+        assert spec.attrs == _expected(name), name
+
+
+def test_fit_aliases_are_the_registry_aliases():
+    from rooflax.core.fit import vocabulary as V
+
+    assert set(V.ALIASES) == set(Q.ALIASES)
+    assert {name: unit for name, (_, unit, _) in V.QUANTITIES.items()} == {
+        q.fit_name: q.units for q in Q.QUANTITIES.values() if q.fit_name}
+
+
 def _json(*args: str) -> dict:
     r = CliRunner().invoke(app, [*args, "--json"])
     assert r.exit_code == 0, r.output

@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 
 from . import roofline as rl
+from .quantities import BINDINGS  # noqa: F401  (code words: the registry)
 from .specs import Hardware, Model, Workload
 
 #: Binding-constraint codes returned by :func:`binding`.
-BINDINGS = ("crossover", "capacity", "slo", "infeasible")
 CROSSOVER, CAPACITY, SLO, INFEASIBLE = 0, 1, 2, 3
 
 

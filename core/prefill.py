@@ -119,6 +119,12 @@ def input_throughput(hw: Hardware, model: Model, wl: Workload,
     return _prefill_tokens(wl) / t_prefill(hw, model, wl, attn_flops)
 
 
+def input_throughput_per_chip(hw: Hardware, model: Model, wl: Workload,
+                              attn_flops: ArrayLike | None = None) -> jax.Array:
+    """Prompt tokens per second per chip: Bp·P / (T_prefill·n), tokens/s."""
+    return input_throughput(hw, model, wl, attn_flops) / hw.chips
+
+
 def cost_per_input_token(hw: Hardware, model: Model, wl: Workload,
                          attn_flops: ArrayLike | None = None) -> jax.Array:
     """Cost per prompt token: T_prefill·p·n / (Bp·P), $."""

@@ -17,10 +17,10 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from .quantities import REGIMES  # noqa: F401  (code words: the registry)
 from .specs import Hardware, Model, Workload
 
 #: Regime codes returned by :func:`regime`.
-REGIMES = ("weight-bound", "kv-bound", "compute-bound", "comm-bound")
 WEIGHT_BOUND, KV_BOUND, COMPUTE_BOUND, COMM_BOUND = 0, 1, 2, 3
 
 
@@ -243,6 +243,16 @@ def latency(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
 def throughput(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
     """Output tokens per second of one replica: B·τ / T_step."""
     return wl.batch * tokens_per_step(wl) / t_step(hw, model, wl)
+
+
+def throughput_per_chip(hw: Hardware, model: Model, wl: Workload) -> jax.Array:
+    """Output tokens per second per chip: B·τ / (T_step·n), tokens/s."""
+    return throughput(hw, model, wl) / hw.chips
+
+
+def weight_bytes(model: Model) -> jax.Array:
+    """Weight bytes of the model: N_total·w, B."""
+    return model.weight_bytes
 
 
 def tokens_per_second_per_user(hw: Hardware, model: Model, wl: Workload) -> jax.Array:

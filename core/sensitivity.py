@@ -21,46 +21,20 @@ import jax
 import jax.numpy as jnp
 
 from . import optimum as opt
+from . import quantities as Q
 from .specs import Hardware, Model, Workload
 
-#: knob name → (which pytree, field). ∂/∂bw holds c_over_bw fixed; ∂/∂sparsity holds n_total fixed.
-KNOBS: dict[str, tuple[str, str]] = {
-    "bw": ("hardware", "bw"),
-    "c_over_bw": ("hardware", "c_over_bw"),
-    "capacity": ("hardware", "capacity"),
-    "price": ("hardware", "price"),
-    "chips": ("hardware", "chips"),
-    "n_total": ("model", "n_total"),
-    "sparsity": ("model", "sparsity"),
-    "kv_bytes_per_token": ("model", "kv_bytes_per_token"),
-    "bytes_per_weight": ("model", "bytes_per_weight"),
-    "context": ("workload", "context"),
-    "batch": ("workload", "batch"),
-    "slo": ("workload", "slo"),
-    # extended model (neutral defaults: 0 or inf partials/elasticities are NaN where x is 0/inf)
-    "flops_eff": ("hardware", "flops_eff"),
-    "bw_eff": ("hardware", "bw_eff"),
-    "link_bw": ("hardware", "link_bw"),
-    "link_eff": ("hardware", "link_eff"),
-    "link_latency": ("hardware", "link_latency"),
-    "dp": ("hardware", "dp"),
-    "expert_replicas": ("hardware", "expert_replicas"),
-    "attn_flops_per_ctx_token": ("model", "attn_flops_per_ctx_token"),
-    "spec_k": ("workload", "spec_k"),
-    "spec_alpha": ("workload", "spec_alpha"),
-}
+#: knob name → (which pytree, field), from the registry (:mod:`rooflax.core.quantities`).
+#: ∂/∂bw holds c_over_bw fixed; ∂/∂sparsity holds n_total fixed. Extended-model knobs have
+#: neutral defaults: 0 or inf partials/elasticities are NaN where x is 0/inf.
+KNOBS: dict[str, tuple[str, str]] = {k: (Q.KNOBS[k].tree, Q.KNOBS[k].field) for k in Q.SENSITIVITY_KNOBS}
 
 #: The knobs of the seeds' model (SPEC "Sensitivity").
-SEED_KNOBS = ("bw", "c_over_bw", "capacity", "price", "chips", "n_total", "sparsity",
-              "kv_bytes_per_token", "bytes_per_weight", "context", "batch", "slo")
+SEED_KNOBS = Q.SEED_KNOBS
 
 #: The outputs whose sensitivities are reported, each a function of (hw, model, wl).
 OUTPUTS: dict[str, Callable[[Hardware, Model, Workload], jax.Array]] = {
-    "b_star": opt.b_star,
-    "cost_at_b_star": opt.cost_at_b_star,
-    "latency_at_b_star": opt.latency_at_b_star,
-    "throughput_at_b_star": opt.throughput_at_b_star,
-}
+    name: getattr(opt, name) for name in Q.SENSITIVITY_OUTPUTS}
 
 #: Further outputs one may ask :func:`sensitivities` for (not in the default set).
 EXTRA_OUTPUTS: dict[str, Callable[[Hardware, Model, Workload], jax.Array]] = {
@@ -69,7 +43,7 @@ EXTRA_OUTPUTS: dict[str, Callable[[Hardware, Model, Workload], jax.Array]] = {
 }
 
 #: Reason codes of :func:`sensitivities`.
-REASONS = ("ok", "infeasible: no feasible batch", "tie between binding constraints (kink of B*)")
+REASONS = Q.REASONS
 OK, INFEASIBLE, TIE = 0, 1, 2
 
 DEFAULT_KNOBS = tuple(KNOBS)

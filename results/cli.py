@@ -162,7 +162,7 @@ def _user_errors(fn):
 
 def _checked(name: str, many: bool = False):
     """A typer callback checking an option against the one domain of ``name``
-    (:data:`rooflax.sweeps.metadata.DOMAINS`); a list/range (``many``) is checked value by value.
+    (:data:`rooflax.core.quantities.DOMAINS`); a list/range (``many``) is checked value by value.
     Bad values are usage errors: one line naming the option, exit 2."""
 
     def callback(value):

@@ -67,7 +67,7 @@ def _match_label(dim: str, labels: list[str], value: str) -> str:
 
 
 def _parse_numeric(dim: str, text: str) -> list[float]:
-    from rooflax.sweeps.metadata import DOMAINS
+    from rooflax.core.quantities import DOMAINS
 
     one = units.tokens if dim in TOKEN_DIMS else units.number
     if dim in DOMAINS:  # the dim's one domain: --sel context=-1 is an error, not "nearest"

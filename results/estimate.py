@@ -28,6 +28,8 @@ import functools
 import math
 from typing import Any
 
+from rooflax.core import quantities as Q
+
 from .point import UserError, custom_chip
 
 #: Version of the ``--json`` output.
@@ -55,8 +57,8 @@ class EstimateError(UserError):
 
 
 #: ``--hw`` keys → (unit kind of ``sweeps.units.parse``, what it sets).
-HW_KEYS = {"bw": ("bandwidth", "HBM bandwidth per chip"), "flops": ("flops", "dense peak FLOP/s per chip"),
-           "hbm": ("bytes", "HBM capacity per chip"), "price": ("price", "$/chip-hour")}
+HW_KEYS = {"bw": ("bandwidth", Q.KNOBS["bw"].long_name), "flops": ("flops", Q.KNOBS["flops"].long_name),
+           "hbm": ("bytes", Q.KNOBS["capacity"].long_name), "price": ("price", "$/chip-hour")}
 
 
 def parse_hw(text: str | None) -> dict[str, float] | None:
@@ -444,9 +446,9 @@ def to_json(est: dict[str, Any]) -> str:
 
 ROWS = (  # key, label, unit, scale
     ("ttft_s", "TTFT", "ms", 1e3), ("tpot_s", "TPOT", "ms", 1e3),
-    ("tok_s_per_user", "tokens/s per user", "tok/s", 1.0),
-    ("tok_s_per_gpu", "tokens/s per GPU", "tok/s", 1.0),
-    ("tok_s_per_replica", "tokens/s per replica", "tok/s", 1.0),
+    ("tok_s_per_user", "tokens/s per user", "tokens/s", 1.0),
+    ("tok_s_per_gpu", "tokens/s per GPU", "tokens/s", 1.0),
+    ("tok_s_per_replica", "tokens/s per replica", "tokens/s", 1.0),
     ("usd_per_m_input", "$ per M input tokens", "$", 1.0),
     ("usd_per_m_output", "$ per M output tokens", "$", 1.0),
     ("energy_per_output_token_j", "energy per output token", "J", 1.0),

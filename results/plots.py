@@ -243,6 +243,16 @@ def _dims(sub, names: Sequence[str]) -> tuple[str, ...]:
     return tuple(d for d in sub.dims if d in have)
 
 
+def _label(name: str, words: str | None = None, *, long: bool = False) -> str:
+    """An axis label: ``words`` (default: the name, or with ``long`` the registry's long name)
+    and the registry's unit of ``name``."""
+    from rooflax.core import quantities as Q
+
+    words = Q.QUANTITIES[name].long_name if long else (words or name)
+    unit = Q.units_of(name)
+    return f"{words} ({unit})" if unit and unit != "1" else words
+
+
 def _figure(x_label: str, y_label: str, *, logx=True, logy=True, **kw):
     f = figure(frame_width=_W, frame_height=_H, x_axis_type="log" if logx else "linear",
                y_axis_type="log" if logy else "linear", x_axis_label=x_label,
@@ -320,7 +330,7 @@ def roofline(ds, **sel):
              if n in ds.data_vars]
     lay = _layout(ds, names, ("batch",), "roofline")
     sub = lay["sub"]
-    f = _figure("batch B (sequences)", "time per decode step (s)")
+    f = _figure(_label("batch", "batch B"), _label("t_step", "time per decode step"))
     p = _panel(lay, f)
     for n in names:
         p.add(n, _dims(sub, [n]), _vals(sub, n, _dims(sub, [n])))
@@ -429,7 +439,7 @@ def cost(ds, **sel):
              if n in ds.data_vars]
     lay = _layout(ds, names, ("batch", "hardware"), "cost")
     sub = lay["sub"]
-    f = _figure("batch B (sequences)", "cost per output token ($/Mtok)")
+    f = _figure(_label("batch", "batch B"), _label("cost_per_mtok", long=True))
     p = _panel(lay, f)
     dims = _dims(sub, names)
     c = _vals(sub, "cost_per_mtok", dims)
@@ -510,7 +520,8 @@ def frontier(ds, *, slo: float | None = None, **sel):
                          "cost_per_mtok_at_b_star") if n in ds.data_vars]
     lay = _layout(ds, names, ("batch", "hardware"), "frontier")
     sub = lay["sub"]
-    f = _figure("speed per user (tokens/s)", "cost per output token ($/Mtok)")
+    f = _figure(_label("tokens_per_second_per_user", "speed per user"),
+                _label("cost_per_mtok", long=True))
     p = _panel(lay, f)
     dims = _dims(sub, ["cost_per_mtok", lat])
     c, speed = _vals(sub, "cost_per_mtok", dims), 1.0 / _vals(sub, lat, dims)
@@ -595,12 +606,10 @@ def bstar(ds, **sel):
     names = [n for n in ("b_star", "binding") if n in ds.data_vars]
     lay = _layout(ds, names, (x, y), "bstar")
     sub = lay["sub"]
-    units = {"context": "tokens", "bw": "B/s", "c_over_bw": "MAC/B"}
     xl = [_fmt_value(x, v) for v in sub[x].values]
     yl = [_fmt_value(y, v) for v in sub[y].values]
     f = figure(frame_width=_W, frame_height=_H, x_range=xl, y_range=yl, tools="hover,save",
-               x_axis_label=x + (f" ({units[x]})" if x in units else ""),
-               y_axis_label=y + (f" ({units[y]})" if y in units else ""))
+               x_axis_label=_label(x), y_axis_label=_label(y))
     f.title.text_font_size = "13pt"
     p = _panel(lay, f)
     d = _dims(sub, names)

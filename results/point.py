@@ -9,83 +9,31 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from typing import Any
 
-from rooflax.sweeps import metadata
-
-#: Canonical knobs with their SI unit and the words used in sentences.
-KNOB_UNITS: dict[str, str] = metadata.KNOB_UNITS
-KNOB_WORDS: dict[str, str] = {
-    "bw": "bandwidth", "c_over_bw": "C/BW (compute at fixed bandwidth)", "capacity": "HBM capacity",
-    "price": "price per chip", "chips": "chips per replica", "n_total": "total parameters",
-    "sparsity": "sparsity (N_total/N_active)", "kv_bytes_per_token": "KV bytes per token",
-    "bytes_per_weight": "bytes per weight", "context": "context", "batch": "batch",
-    "slo": "latency target",
-}
+#: The knobs the sensitivity report leads with.
 DEFAULT_KNOBS = ("bw", "c_over_bw", "sparsity", "capacity", "price", "context")
 
 
-@dataclasses.dataclass(frozen=True)
-class Quantity:
-    """A core quantity as the CLI, the cube and the plots name it."""
+def query_quantities() -> dict[str, Any]:
+    """The quantities ``rooflax query`` evaluates: every registry quantity a cube may hold, and
+    the per-sequence ones (:mod:`rooflax.core.quantities`: units and long names shared with the
+    cube). Read on use: importing the registry imports jax (through ``rooflax.core``), which the
+    cube commands that import this module for :class:`UserError` do not need."""
+    from rooflax.core import quantities as Q
 
-    name: str
-    units: str
-    long_name: str
-    args: str  # which pytrees the core function takes: "hmw", "hm", "mw"
-    func: str  # attribute of rooflax.core
-    scale: float = 1.0
-
-    def fn(self) -> Callable[..., Any]:
-        from rooflax import core as rc
-
-        return getattr(rc, self.func)
+    return {n: Q.QUANTITIES[n] for n in Q.quantities_of("point", "optimum", "static", "sequence")}
 
 
-#: name → which pytrees its core function takes; units and long names come from the
-#: cube's own table (rooflax.sweeps.metadata.UNITS), so the CLI and the cube agree.
-_ARGS = {
-    "t_compute": "hmw",
-    "t_memory": "hmw",
-    "t_step": "hmw",
-    "latency": "hmw",
-    "throughput": "hmw",
-    "tokens_per_second_per_user": "hmw",
-    "cost_per_token": "hmw",
-    "cost_per_mtok": "hmw",
-    "mfu": "hmw",
-    "kv_share": "hmw",
-    "compute_memory_ratio": "hmw",
-    "regime": "hmw",
-    "l_eff": "mw",
-    "kv_read_bytes": "mw",
-    "kv_store_bytes": "mw",
-    "b_x": "hmw",
-    "b_x_kv_free": "hm",
-    "b_max": "hmw",
-    "b_slo": "hmw",
-    "b_star": "hmw",
-    "binding": "hmw",
-    "cost_at_b_star": "hmw",
-    "cost_per_mtok_at_b_star": "hmw",
-    "latency_at_b_star": "hmw",
-    "throughput_at_b_star": "hmw",
-    "latency_floor": "hm",
-    "cost_floor": "hmw",
-    "l_crit": "hmw",
-    "l_bal": "hm",
-    "cost_ratio_b1": "hmw",
-}
-QUANTITIES: dict[str, Quantity] = {
-    name: Quantity(name, *metadata.UNITS[name], args, name) for name, args in _ARGS.items()
-}
+def __getattr__(name: str) -> Any:
+    """``QUANTITIES`` (:func:`query_quantities`) and ``Quantity`` (the registry's record), on use."""
+    if name == "QUANTITIES":
+        return query_quantities()
+    if name == "Quantity":
+        from rooflax.core.quantities import Quantity
 
-#: Units of the sensitivity outputs.
-OUTPUT_UNITS = {o: metadata.UNITS[o][0] for o in
-                ("b_star", "cost_at_b_star", "latency_at_b_star", "throughput_at_b_star")}
-OUTPUT_WORDS = {"b_star": "optimal batch B*", "cost_at_b_star": "cost per token",
-                "latency_at_b_star": "latency per token", "throughput_at_b_star": "throughput"}
+        return Quantity
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UserError(ValueError):
@@ -227,7 +175,7 @@ def build_point(
 
 
 def _check_knob(knob: str, value: float, how: str) -> None:
-    """UserError if ``value`` is outside the knob's one domain (sweeps.metadata.DOMAINS)."""
+    """UserError if ``value`` is outside the knob's one domain (rooflax.core.quantities.DOMAINS)."""
     from rooflax.sweeps import units
 
     d = units.domain(knob)
@@ -243,16 +191,16 @@ def evaluate(name: str, hw: Any, model: Any, wl: Any):
     """Any quantity of :data:`QUANTITIES` on (broadcasting) pytrees, as a numpy array."""
     import numpy as np
 
-    q = QUANTITIES.get(name)
+    known = query_quantities()
+    q = known.get(name)
     if q is None:
         from rooflax.sweeps.inputs import suggest
 
-        raise UserError(f"unknown quantity {name!r}{suggest(name, list(QUANTITIES))}; "
-                        f"known: {', '.join(QUANTITIES)}")
+        raise UserError(f"unknown quantity {name!r}{suggest(name, list(known))}; "
+                        f"known: {', '.join(known)}")
     from . import programs
 
-    args = {"hmw": (hw, model, wl), "hm": (hw, model), "mw": (model, wl)}[q.args]
-    return np.asarray(programs.evaluate(f"quantity:{name}", q.fn(), *args))
+    return np.asarray(programs.evaluate(f"quantity:{name}", q, hw, model, wl))
 
 
 #: What a number of ``query``/``sensitivity`` is: the seeds' roofline, or the calibrated prediction.

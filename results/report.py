@@ -15,7 +15,7 @@ The dict is what ``rooflax sensitivity --json`` prints. Its keys are stable
                   batch, slo s)
     binding       "crossover" | "capacity" | "slo" | "infeasible"
     reason        "ok" or why partials are NaN (core REASONS)
-    values        b_star (seqs), cost_at_b_star ($/token), cost_per_mtok_at_b_star
+    values        b_star (sequences), cost_at_b_star ($/token), cost_per_mtok_at_b_star
                   ($/Mtok), latency_at_b_star (s), throughput_at_b_star (tokens/s per replica)
     units         unit of each value, of each output and of each knob
     partial       {output: {knob: ∂output/∂knob}} in output unit per knob SI unit
@@ -32,12 +32,17 @@ from typing import Any
 
 from rooflax.sweeps.units import si
 
-from .point import KNOB_UNITS, KNOB_WORDS, OUTPUT_UNITS, OUTPUT_WORDS
-
 SCHEMA = "rooflax.sensitivity/1"
-OUTPUTS = ("b_star", "cost_at_b_star", "latency_at_b_star", "throughput_at_b_star")
-_REASONS = ("ok", "infeasible: no feasible batch", "tie between binding constraints (kink of B*)")
-_BINDINGS = ("crossover", "capacity", "slo", "infeasible")
+
+
+def __getattr__(name: str) -> Any:
+    """``OUTPUTS``: the outputs of a report, the registry's sensitivity outputs — read on use, as
+    every registry name here (importing :mod:`rooflax.core.quantities` imports jax)."""
+    if name == "OUTPUTS":
+        from rooflax.core.quantities import SENSITIVITY_OUTPUTS
+
+        return SENSITIVITY_OUTPUTS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _f(x: Any) -> float:
@@ -49,7 +54,10 @@ NOT_STORED = "not stored in this cube"
 
 def sentence(output: str, knob: str, e: float, reason: str = "ok", stored: bool = True) -> str:
     """"+1 % bandwidth → −0.62 % cost per token" (or why it is undefined, or not stored)."""
-    kw, ow = KNOB_WORDS.get(knob, knob), OUTPUT_WORDS.get(output, output)
+    from rooflax.core import quantities as Q
+
+    kw = Q.KNOBS[knob].sentence if knob in Q.KNOBS else knob
+    ow = Q.QUANTITIES[output].sentence if output in Q.QUANTITIES else output
     if not stored:
         return f"{kw} → {ow}: {NOT_STORED}"
     if e is None or math.isnan(e):
@@ -75,18 +83,20 @@ def from_values(
 ) -> dict[str, Any]:
     """Assemble the report dict (floats; NaN kept until :func:`to_json`). ``binding`` None and
     the (output, knob) pairs in ``missing``: not stored in the cube the values come from."""
+    from rooflax.core import quantities as Q
+
     reason_text = (reason if isinstance(reason, str) else
-                   _REASONS[int(reason)] if 0 <= int(reason) < len(_REASONS) else str(reason))
+                   Q.REASONS[int(reason)] if 0 <= int(reason) < len(Q.REASONS) else str(reason))
     values = dict(values)
     mtok = values.get("cost_per_mtok_at_b_star", math.nan)
     if math.isnan(values["cost_at_b_star"]) and not math.isnan(mtok):
         values["cost_at_b_star"] = mtok / 1e6  # a cube may hold only the $/Mtok variable
     values["cost_per_mtok_at_b_star"] = 1e6 * values["cost_at_b_star"]
     units = {
-        "values": {**OUTPUT_UNITS, "cost_per_mtok_at_b_star": "$/Mtok"},
-        "knobs": {k: KNOB_UNITS.get(k, "SI") for k in parameters},
-        "partial": {o: {k: f"{OUTPUT_UNITS[o]} per {KNOB_UNITS.get(k, 'SI unit')}"
-                        for k in partial[o]} for o in partial},
+        "values": {o: Q.units_of(o) for o in (*Q.SENSITIVITY_OUTPUTS, "cost_per_mtok_at_b_star")},
+        "knobs": {k: Q.units_of(k) for k in parameters},
+        "partial": {o: {k: Q.sensitivity_attrs("partial", o, k)["units"] for k in partial[o]}
+                    for o in partial},
     }
     sentences = {o: {k: sentence(o, k, elasticity[o][k], reason_text, (o, k) not in missing)
                      for k in elasticity[o]} for o in elasticity}
@@ -96,7 +106,7 @@ def from_values(
         "source": source,
         "inputs": inputs,
         "parameters": parameters,
-        "binding": NOT_STORED if binding is None else _BINDINGS[int(binding)],
+        "binding": NOT_STORED if binding is None else Q.BINDINGS[int(binding)],
         "reason": reason_text,
         "values": values,
         "units": units,
@@ -106,7 +116,7 @@ def from_values(
     }
 
 
-def from_point(point, *, knobs=None, outputs: tuple[str, ...] = OUTPUTS) -> dict[str, Any]:
+def from_point(point, *, knobs=None, outputs: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The report of a :class:`~rooflax.results.point.Point` via ``rc.sensitivities``."""
     from rooflax import core as rc
 
@@ -114,12 +124,13 @@ def from_point(point, *, knobs=None, outputs: tuple[str, ...] = OUTPUTS) -> dict
     from .point import DEFAULT_KNOBS, feasibility
 
     knobs = tuple(knobs or DEFAULT_KNOBS)
+    outputs = tuple(outputs or rc.sensitivity.OUTPUTS)
 
     def sens(hw, model, wl):
-        return rc.sensitivities(hw, model, wl, outputs=tuple(outputs), knobs=knobs)
+        return rc.sensitivities(hw, model, wl, outputs=outputs, knobs=knobs)
 
     s = programs.evaluate("sensitivities", sens, point.hw, point.model, point.wl,
-                          static=(tuple(outputs), knobs))
+                          static=(outputs, knobs))
     reason = int(s["reason"])
     if reason == 1:  # infeasible: say why ("does not fit: needs N chips")
         why = feasibility(point.hw, point.model, point.wl.replace(batch=1.0))[1].item()
@@ -169,6 +180,8 @@ def render(report: dict[str, Any], console) -> None:
     """Print the report as rich tables: the optimum, then one row per (output, knob)."""
     from rich.table import Table
 
+    from rooflax.core.quantities import QUANTITIES
+
     inp, v, p = report["inputs"], report["values"], report["parameters"]
     title = " · ".join(
         str(x) for x in (inp.get("hardware"), f"{si(p['chips'])} chips" if "chips" in p else None,
@@ -185,7 +198,7 @@ def render(report: dict[str, Any], console) -> None:
         ("no price" if math.isnan(v["cost_per_mtok_at_b_star"]) and math.isnan(p["price"])
          else f"{v['cost_per_mtok_at_b_star']:.4g}"),
         si(lat, "s"),
-        si(v["throughput_at_b_star"], "tok/s"),
+        si(v["throughput_at_b_star"], QUANTITIES["throughput_at_b_star"].units),
         f"{1 / lat:.4g}" if lat and math.isfinite(lat) and lat > 0 else "n/a",
     )
     console.print(t)

@@ -39,7 +39,7 @@ def block_inputs(plan: Plan, index: tuple[int, ...]) -> tuple[dict, dict[str, sl
 def _sensitivity_outputs(sens, params, nob, bax, vd) -> dict:
     """Derivatives computed in float64 whatever the storage dtype (float32 AD through the
     optimum gave +inf where float64 gives 1.84-4.42, issue 12), then cast for storage; where
-    the cast cannot hold a finite float64 value: NaN with reason ``grid.STORAGE_REASON``."""
+    the cast cannot hold a finite float64 value: NaN with reason ``rooflax.core.quantities.STORAGE_REASON``."""
     import jax.numpy as jnp
 
     from rooflax.core.sensitivity import REASONS, sensitivities

@@ -47,36 +47,27 @@ from pydantic import (
     model_validator,
 )
 
+from rooflax.core import quantities as Q
 from rooflax.core.specs import PRECISION_BYTES
 
 from . import units
 from .catalogs import DEFAULT_PRICE
 from .inputs import InputError, found, load_mapping, node_at, suggest
 
-# -- names the schema knows (kept here so importing the schema does not import jax) ---------------
+# -- names the schema knows: the registry's (rooflax.core.quantities) -------------------------------
 #: Per-point quantities (have a batch dim). Names are rooflax.core function names.
-BATCH_OUTPUTS = (
-    "t_compute", "t_memory", "t_step", "throughput", "latency", "cost_per_token", "cost_per_mtok",
-    "mfu", "kv_share", "regime", "compute_memory_ratio", "tokens_per_second_per_user", "l_crit",
-)
+BATCH_OUTPUTS = Q.quantities_of("point")
 #: Batch-free quantities (the optimum over batch and the floors).
-OPTIMUM_OUTPUTS = (
-    "b_x", "b_max", "b_slo", "b_star", "binding", "cost_at_b_star", "cost_per_mtok_at_b_star",
-    "latency_at_b_star", "throughput_at_b_star", "cost_floor", "cost_ratio_b1",
-)
+OPTIMUM_OUTPUTS = Q.quantities_of("optimum")
 #: Quantities with neither batch nor context.
-STATIC_OUTPUTS = ("l_bal", "latency_floor", "b_x_kv_free")
+STATIC_OUTPUTS = Q.quantities_of("static")
 ALL_OUTPUTS = BATCH_OUTPUTS + OPTIMUM_OUTPUTS + STATIC_OUTPUTS
-SENS_OUTPUTS = ("b_star", "cost_at_b_star", "latency_at_b_star", "throughput_at_b_star")
-#: = rooflax.core.sensitivity.KNOBS (a test keeps them equal).
-KNOBS = ("bw", "c_over_bw", "capacity", "price", "chips", "n_total", "sparsity",
-         "kv_bytes_per_token", "bytes_per_weight", "context", "batch", "slo",
-         "flops_eff", "bw_eff", "link_bw", "link_eff", "link_latency", "dp", "expert_replicas",
-         "attn_flops_per_ctx_token", "spec_k", "spec_alpha")
+SENS_OUTPUTS = Q.SENSITIVITY_OUTPUTS
+KNOBS = Q.SENSITIVITY_KNOBS
 #: Extended-physics scalar knobs a config may set (scalar) or sweep (list/range), in dim order:
 #: leaf name → which pytree ("hw" | "wl").
-EXTRA_AXES = {"flops_eff": "hw", "bw_eff": "hw", "link_bw": "hw", "link_eff": "hw",
-              "link_latency": "hw", "overlap": "hw", "spec_k": "wl", "spec_alpha": "wl"}
+EXTRA_AXES = {k: {"hardware": "hw", "workload": "wl"}[Q.KNOBS[k].tree] for k in
+              ("flops_eff", "bw_eff", "link_bw", "link_eff", "link_latency", "overlap", "spec_k", "spec_alpha")}
 LAYOUTS = ("auto", "one-chip", "tp", "ep")
 PRECISIONS = tuple(PRECISION_BYTES)  # one list: core.specs
 DEFAULT_VALUES = ("t_step", "throughput", "cost_per_mtok", "kv_share", "regime", "b_star",
@@ -100,7 +91,7 @@ def _q(kind: str, **kw):
 
 def _k(name: str):
     """A field holding knob ``name``: parsed and checked against its one domain
-    (:data:`rooflax.sweeps.metadata.DOMAINS`)."""
+    (:data:`rooflax.core.quantities.DOMAINS`)."""
     return BeforeValidator(lambda v: units.knob(name, v))
 
 
@@ -413,16 +404,16 @@ class Axes(_Frozen):
     # extended physics knobs: a scalar overrides every point (and the efficiency catalog), a
     # list/range sweeps it as its own dim. Unset: the catalog's value (physics: extended) or the
     # neutral default (physics: seeds: efficiencies 1, free link, no speculative decoding).
-    flops_eff: _knob_axis("flops_eff") | None = Field(None, description="achieved fraction of peak FLOPS")
-    bw_eff: _knob_axis("bw_eff") | None = Field(None, description="achieved fraction of peak HBM bandwidth")
+    flops_eff: _knob_axis("flops_eff") | None = Field(None, description=Q.KNOBS["flops_eff"].long_name)
+    bw_eff: _knob_axis("bw_eff") | None = Field(None, description=Q.KNOBS["bw_eff"].long_name)
     link_bw: LinkBandwidthAxis | None = Field(
-        None, description="scale-up link bandwidth per chip, one direction ('900 GB/s'; inf: free)")
-    link_eff: _knob_axis("link_eff") | None = Field(None, description="achieved fraction of peak link bandwidth")
-    link_latency: LatencyAxis | None = Field(None, description="latency per collective message")
+        None, description=Q.KNOBS["link_bw"].long_name + " ('900 GB/s'; inf: free)")
+    link_eff: _knob_axis("link_eff") | None = Field(None, description=Q.KNOBS["link_eff"].long_name)
+    link_latency: LatencyAxis | None = Field(None, description=Q.KNOBS["link_latency"].long_name)
     overlap: _knob_axis("overlap") | None = Field(
-        None, description="1: communication overlaps compute/memory; 0: serialized")
-    spec_k: _knob_axis("spec_k") | None = Field(None, description="speculative/MTP tokens drafted per step")
-    spec_alpha: _knob_axis("spec_alpha") | None = Field(None, description="acceptance rate of a drafted token")
+        None, description=Q.KNOBS["overlap"].long_name)
+    spec_k: _knob_axis("spec_k") | None = Field(None, description=Q.KNOBS["spec_k"].long_name)
+    spec_alpha: _knob_axis("spec_alpha") | None = Field(None, description=Q.KNOBS["spec_alpha"].long_name)
 
     @model_validator(mode="after")
     def _unique(self):

@@ -24,21 +24,18 @@ from typing import Any
 import jax
 import numpy as np
 
+from rooflax.core import quantities as Q
 from rooflax.core.parallel import layout
 from rooflax.core.specs import SECONDS_PER_HOUR, Hardware, Model, Workload, precision_bytes
 
 from . import catalogs
 from . import config as C
 from .config import dims_of  # noqa: F401  (re-exported)
-from .metadata import EXTRA_AXIS_ATTRS, KNOB_UNITS, UNITS  # noqa: F401  (re-exported)
 
 #: Hardware leaves that efficiency.hardware fills from the catalog (physics: extended).
 _HW_EXT = ("flops_eff", "bw_eff", "link_bw", "link_eff", "link_latency", "overlap")
 
 INT_VARS = {"regime": "int8", "binding": "int8"}
-#: ``sensitivity_reason`` code after core's REASONS: the float64 derivative is finite but the
-#: storage dtype cannot hold it (overflow, or a nonzero value that underflows to 0).
-STORAGE_REASON = "storage dtype cannot hold the float64 value"
 
 #: A cube coordinate that is not a dim: (its dims, its values, its attrs).
 Extra = tuple[tuple[str, ...], np.ndarray, dict]
@@ -229,8 +226,8 @@ def _inline_chip(cfg: C.SweepConfig, item: C.InlineHardware,
 
 
 #: Labels of the hardware axis written as coordinates: name → long name.
-_HW_LABELS = {"hardware_name": "hardware", "hardware_source": "source",
-              "price_basis": "price basis (no price: NaN cost)", "price_source": "source of the price"}
+#: Text coordinates of a chip list (attributes: the registry's axes).
+_HW_LABELS = ("hardware_name", "hardware_source", "price_basis", "price_source")
 
 
 def _hardware_list(cfg: C.SweepConfig, dims: list[str], chips: float | None):
@@ -247,15 +244,15 @@ def _hardware_list(cfg: C.SweepConfig, dims: list[str], chips: float | None):
     comp = np.array(col["compute_precision"], dtype=object)
     extra: dict[str, Extra] = {
         "bw": (("hardware",), _on(hw.bw, ("hardware",), dims, sizes),
-               {"units": "B/s", "long_name": "HBM bandwidth per chip"}),
+               Q.attrs("bw")),
         "c_over_bw": (hp, _on(hw.c_over_bw, hp, dims, sizes),
-                      {"units": "MAC/B", "long_name": "machine balance C/BW"}),
+                      Q.attrs("c_over_bw")),
         "compute_precision": (hp, comp if "precision" in dims else comp[:, 0],
-                              {"long_name": "precision of the FLOPS used"})}
-    for k, long_name in _HW_LABELS.items():
-        extra[k] = (("hardware",), np.array(col[k], dtype=object), {"long_name": long_name})
+                              Q.attrs("compute_precision"))}
+    for k in _HW_LABELS:
+        extra[k] = (("hardware",), np.array(col[k], dtype=object), Q.attrs(k))
     extra["power_kw"] = (("hardware",), np.array(col["power_kw"], dtype=np.float64),
-                         {"units": "kW", "long_name": "power per chip"})
+                         Q.attrs("power_kw"))
     return hw, {"hardware": np.array(col["label"], dtype=object)}, extra
 
 
@@ -279,15 +276,15 @@ def _hardware(cfg: C.SweepConfig, dims: list[str]):
     hw, coords, extra = (_hardware_space if space else _hardware_list)(cfg, dims, fixed)
     hw, hw_dims, sizes = _filled(hw, dims), () if space else ("hardware",), _sizes(cfg, dims)
     extra["capacity"] = (hw_dims, _on(hw.capacity, hw_dims, dims, sizes),
-                         {"units": "B", "long_name": "HBM capacity per chip"})
+                         Q.attrs("capacity"))
     extra["price_per_hour"] = (hw_dims, _on(hw.price, hw_dims, dims, sizes) * SECONDS_PER_HOUR,
-                               {"units": "$/h", "long_name": "price per chip-hour"})
+                               Q.attrs("price_per_hour"))
     if C.is_swept(ax.chips):
         coords["chips"] = np.array(C.axis_values(ax.chips), dtype=np.float64)
         hw = hw.replace(chips=_along(coords["chips"], "chips", dims))
     else:
         extra["chips"] = (hw_dims, _on(hw.chips, hw_dims, dims, sizes),
-                          {"units": "chips", "long_name": "chips per replica"})
+                          Q.attrs("chips"))
     return hw, hw_dims, coords, extra
 
 
@@ -305,13 +302,12 @@ def _knobs(cfg: C.SweepConfig, dims: list[str], hw: Hardware, wl: Workload, hw_d
             trees[which] = trees[which].replace(**{k: _along(coords[k], k, dims)})
         elif v is not None:
             trees[which] = trees[which].replace(**{k: _scalar(C.axis_values(v)[0], dims)})
-        if cfg.physics == "extended" and not C.is_swept(v) and k in EXTRA_AXIS_ATTRS:
+        if cfg.physics == "extended" and not C.is_swept(v):
             leaf = getattr(trees[which], k)
             own = hw_dims if which == "hw" and v is None else ()
             if "precision" in dims and np.shape(leaf)[dims.index("precision")] > 1:
                 own += ("precision",)  # the efficiency catalog's value differs by precision
-            u, ln = EXTRA_AXIS_ATTRS[k]
-            extra[k] = (own, _on(leaf, own, dims, sizes), {"units": u, "long_name": ln})
+            extra[k] = (own, _on(leaf, own, dims, sizes), Q.attrs(k))
     return trees["hw"], trees["wl"], coords, extra
 
 
@@ -369,11 +365,10 @@ def _model_list(cfg: C.SweepConfig, dims: list[str]):
     n_total = _on(m.n_total, ("model",), dims, sizes)
     sparsity = _on(m.sparsity, ("model",), dims, sizes)
     extra: dict[str, Extra] = {
-        "n_total": (("model",), n_total, {"units": "parameters", "long_name": "total parameters"}),
-        "n_active": (("model",), n_total / sparsity,
-                     {"units": "parameters", "long_name": "active parameters per token"}),
-        "sparsity": (("model",), sparsity, {"units": "1", "long_name": "N_total / N_active"}),
-        "model_source": (("model",), np.array(sources, dtype=object), {"long_name": "source"})}
+        "n_total": (("model",), n_total, Q.attrs("n_total")),
+        "n_active": (("model",), n_total / sparsity, Q.attrs("n_active")),
+        "sparsity": (("model",), sparsity, Q.attrs("sparsity")),
+        "model_source": (("model",), np.array(sources, dtype=object), Q.attrs("model_source"))}
     return m, _along(moe, "model", dims) > 0, {"model": np.array(labels, dtype=object)}, extra
 
 
@@ -388,9 +383,8 @@ def _model_space(cfg: C.SweepConfig, dims: list[str]):
               kv_bytes_per_token=_scalar(fam.kv_bytes_per_token * precision_bytes(kv) / 2.0, dims),
               bytes_per_weight=bpw)
     extra: dict[str, Extra] = {
-        "n_total": ((), np.array(fam.n_total), {"units": "parameters", "long_name": "total parameters"}),
-        "n_active": (("sparsity",), fam.n_total / coords["sparsity"],
-                     {"units": "parameters", "long_name": "active parameters per token"})}
+        "n_total": ((), np.array(fam.n_total), Q.attrs("n_total")),
+        "n_active": (("sparsity",), fam.n_total / coords["sparsity"], Q.attrs("n_active"))}
     return m, np.array(False), coords, extra  # no routed-expert shapes: auto lays it out as tp
 
 
@@ -406,13 +400,13 @@ def _model(cfg: C.SweepConfig, dims: list[str]):
         m = m.replace(**given)
     m = _filled(m, dims)
     extra["kv_bytes_per_token"] = (m_dims, _on(m.kv_bytes_per_token, m_dims, dims, sizes),
-                                   {"units": "B/token", "long_name": "KV-cache bytes per token"})
+                                   Q.attrs("kv_bytes_per_token"))
     if np.any(m.state_bytes_per_seq > 0):  # hybrid linear-attention models only
-        extra["state_bytes_per_seq"] = (m_dims, _on(m.state_bytes_per_seq, m_dims, dims, sizes), {
-            "units": "B", "long_name": "linear-attention state bytes per sequence"})
+        extra["state_bytes_per_seq"] = (m_dims, _on(m.state_bytes_per_seq, m_dims, dims, sizes),
+                                        Q.attrs("state_bytes_per_seq"))
     mp = tuple(d for d in dims if d in m_dims + ("precision",))
     extra["bytes_per_weight"] = (mp, _on(m.bytes_per_weight, mp, dims, sizes),
-                                 {"units": "B", "long_name": "bytes per weight"})
+                                 Q.attrs("bytes_per_weight"))
     return m, m_dims, moe, coords, extra
 
 
@@ -437,50 +431,31 @@ def _layout(cfg: C.SweepConfig, dims: list[str], hw: Hardware, moe: np.ndarray,
     own = ("chips",) if C.is_swept(cfg.axes.chips) else hw_dims
     own += m_dims if kind == "auto" else ()
     own, sizes = tuple(d for d in dims if d in own), _sizes(cfg, dims)
-    return hw, {"dp": (own, _on(hw.dp, own, dims, sizes),
-                       {"units": "groups", "long_name": "data-parallel attention groups per replica"})}
+    return hw, {"dp": (own, _on(hw.dp, own, dims, sizes), Q.attrs("dp"))}
 
 
 # -- variables and chunks ----------------------------------------------------------------------
 def _value_specs(cfg: C.SweepConfig, dims: list[str]) -> dict[str, VarSpec]:
     """The requested quantities: per point (all dims), optimum (no batch), static (neither)."""
-    from rooflax.core import BINDINGS, REGIMES
-
     no_b = tuple(d for d in dims if d != "batch")
     no_bc = tuple(d for d in no_b if d != "context")
     out = {}
     for name in cfg.outputs.values:
-        u, ln = UNITS[name]
         d = tuple(dims) if name in C.BATCH_OUTPUTS else no_b if name in C.OPTIMUM_OUTPUTS else no_bc
-        attrs = {"units": u, "long_name": ln}
-        if name == "regime":
-            attrs.update(flag_values=list(range(len(REGIMES))), flag_meanings=" ".join(
-                r.replace(" ", "_") for r in REGIMES))
-        if name == "binding":
-            attrs.update(flag_values=list(range(len(BINDINGS))), flag_meanings=" ".join(BINDINGS))
+        attrs = {**Q.attrs(name), **Q.flag_attrs(name)}
         out[name] = VarSpec(d, INT_VARS.get(name, cfg.dtype), attrs)
     return out
 
 
 def _sensitivity_specs(cfg: C.SweepConfig, dims: list[str]) -> dict[str, VarSpec]:
     """``{kind}__{of}__{knob}`` (no batch dim) and ``sensitivity_reason``; none unless asked."""
-    from rooflax.core import REASONS
-
     s = cfg.outputs.sensitivities
     if s is None:
         return {}
     no_b = tuple(d for d in dims if d != "batch")
-    out = {}
-    for kind, o, k in itertools.product(s.kind, s.of, s.knobs):
-        u = UNITS[o][0]
-        attrs = {"units": "1" if kind == "elasticity" else f"{u} per {KNOB_UNITS[k]}",
-                 "long_name": f"{kind} of {o} with respect to {k}"}
-        out[f"{kind}__{o}__{k}"] = VarSpec(no_b, cfg.dtype, attrs)
-    out["sensitivity_reason"] = VarSpec(no_b, "uint8", {
-        "units": "1", "long_name": "why a sensitivity is NaN",
-        "flag_values": list(range(len(REASONS) + 1)),
-        "flag_meanings": " ".join([r.split(":")[0].split(" ")[0] for r in REASONS] + ["storage"]),
-        "reasons": list(REASONS) + [STORAGE_REASON]})
+    out = {f"{kind}__{o}__{k}": VarSpec(no_b, cfg.dtype, Q.sensitivity_attrs(kind, o, k))
+           for kind, o, k in itertools.product(s.kind, s.of, s.knobs)}
+    out["sensitivity_reason"] = VarSpec(no_b, "uint8", {**Q.REASON_ATTRS, **Q.flag_attrs("sensitivity_reason")})
     return out
 
 

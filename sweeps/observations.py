@@ -71,8 +71,9 @@ def _knob_values(v: Any) -> Any:
     """``knobs: {context: 32k, slo: 50 ms}``: each value read by the one parser
     (:func:`rooflax.sweeps.units.knob`, k = 1024 tokens) and checked against its domain; knobs
     of the fit only (``batch_per_chip``…) are plain numbers."""
+    from rooflax.core.quantities import DOMAINS
+
     from . import units
-    from .metadata import DOMAINS
 
     if not isinstance(v, dict):
         return v
@@ -354,9 +355,10 @@ def parse(text: str, file: str = "<string>") -> ObservationFile:
 
 def _outside_domain(knob: str, lo: float, hi: float) -> str | None:
     """What is expected when a finite bound of an unknown lies outside the knob's one domain
-    (metadata.DOMAINS): ``bounds: [0, 100]`` for a batch is an error, not a fit through nonsense."""
+    (rooflax.core.quantities.DOMAINS): ``bounds: [0, 100]`` for a batch is an error, not a fit through nonsense."""
+    from rooflax.core.quantities import DOMAINS
+
     from . import units
-    from .metadata import DOMAINS
 
     for b in (lo, hi):
         if knob in DOMAINS and math.isfinite(b):

@@ -295,13 +295,13 @@ def write_template(plan: Plan, path: str | Path, version: str, run_id: str) -> N
     """Write metadata and coordinates (no data) into ``path``."""
     import xarray as xr
 
+    from rooflax.core import quantities as Q  # the sweep has jax loaded already
+
     dims = plan.dims
     coords: dict[str, Any] = {}
     for d in dims:
         c = plan.coords[d]
-        attrs = {"units": {"batch": "sequences", "context": "tokens", "bw": "B/s",
-                           "c_over_bw": "MAC/B", "sparsity": "1", "chips": "chips", "slo": "s"}.get(d, "1"),
-                 "long_name": d}
+        attrs = Q.attrs(d)
         if np.asarray(c).dtype.kind in "UO":  # fixed-width: reads back as <U, which xarray's
             c = np.asarray(c, dtype=str)      # idxmin/idxmax can fill (StringDType cannot)
         coords[d] = xr.Variable((d,), c, attrs)

@@ -17,7 +17,7 @@ number followed by unit words — pint never evaluates an expression (``10**10**
 refused at once). Plain numbers and suffixed counts never import pint.
 
 :func:`check` applies a *domain* (sign, bounds, integrality), declared once per knob in
-:data:`rooflax.sweeps.metadata.KNOB_DOMAINS`.
+:data:`rooflax.core.quantities.DOMAINS`.
 """
 
 from __future__ import annotations
@@ -171,9 +171,9 @@ def check(x: float, what: str = "a number", *, lo: float | None = None, lo_open:
 
 
 def domain(name: str) -> dict:
-    """The domain of a knob or input (:data:`rooflax.sweeps.metadata.DOMAINS`) as keyword
+    """The domain of a knob or input (:data:`rooflax.core.quantities.DOMAINS`) as keyword
     arguments of :func:`check`, plus ``kind`` and ``what``."""
-    from .metadata import DOMAINS
+    from rooflax.core.quantities import DOMAINS
 
     kind, lo, lo_open, hi, integer, allow_inf, what = DOMAINS[name]
     return {"kind": kind, "what": what, "lo": lo, "lo_open": lo_open, "hi": hi,
@@ -182,7 +182,7 @@ def domain(name: str) -> dict:
 
 def knob(name: str, value: object) -> float:
     """A knob's (or input's) value in its SI unit, checked against its domain
-    (:data:`rooflax.sweeps.metadata.DOMAINS`): ``knob("chips", "8")`` → 8.0."""
+    (:data:`rooflax.core.quantities.DOMAINS`): ``knob("chips", "8")`` → 8.0."""
     d = domain(name)
     kind, what = d.pop("kind"), d.pop("what")
     x = _read(value, kind, f"expected {what}")

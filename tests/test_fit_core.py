@@ -218,3 +218,20 @@ def test_prefill_quantities_are_registered():
     per_chip = F.QUANTITIES["input_tokens_per_s_per_chip"][0](HW, MOE, wl)
     per_replica = F.QUANTITIES["input_tokens_per_s_per_replica"][0](HW, MOE, wl)
     assert float(per_chip) * 8.0 == pytest.approx(float(per_replica), rel=1e-12)
+
+
+def test_a_solver_owns_its_compiled_programs_and_reuses_them_for_new_data():
+    """Refits of one problem structure on new data reuse one compiled program, held by the Solver
+    (no module-level cache): the same answer as a fresh solver, one program in each."""
+    sc = F.Scenario(HW, MOE, rc.Workload(batch=1.0, context=5000.0),
+                    bind={"batch_per_chip": "seqs", "bw_eff": "eff"})
+    p, rel = _problem([F.Unknown("seqs", 1, 4000), F.Unknown("eff", 0.01, 1.0)], sc,
+                      [("user", "tokens_per_s_per_user", {}), ("chip", "tokens_per_s_per_chip", {})], 0.03)
+    truth = {"seqs": 90.0, "eff": 0.3}
+    shared, fresh = F.Solver(), F.Solver()
+    first = F.fit(_with_data(p, truth, rel, 0), starts=4, profile=False, solver=shared)
+    again = F.fit(_with_data(p, truth, rel, 1), starts=4, profile=False, solver=shared)
+    alone = F.fit(_with_data(p, truth, rel, 1), starts=4, profile=False, solver=fresh)
+    assert len(shared._programs) == 1 and len(fresh._programs) == 1
+    assert first.estimate("seqs").estimate != again.estimate("seqs").estimate
+    assert again.estimate("seqs").estimate == alone.estimate("seqs").estimate

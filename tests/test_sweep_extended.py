@@ -13,6 +13,7 @@ import yaml
 
 from rooflax import core as rc
 from rooflax.core import optimum as opt
+from rooflax.core import quantities as Q
 from rooflax.core import roofline as rl
 from rooflax.core.parallel import layout
 from rooflax.core.sensitivity import KNOBS as CORE_KNOBS
@@ -120,7 +121,7 @@ def test_seeds_config_with_overrides(tmp_path):
 
 def test_knobs_follow_core():
     assert tuple(CORE_KNOBS) == C.KNOBS
-    assert set(C.KNOBS) <= set(G.KNOB_UNITS)
+    assert set(C.KNOBS) <= set(Q.KNOBS)
 
 
 def test_knob_typo_and_layout_errors(tmp_path):

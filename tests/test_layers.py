@@ -158,7 +158,7 @@ def test_a_block_task_turns_float64_on_in_its_own_process(tmp_path):
 
     cfg = {"axes": {"hardware": ["h200"], "model": ["llama-3.1-70b"], "chips": 8,
                     "batch": [1, 3, 77], "context": [1000, 33333]},
-           "outputs": {"values": ["t_step"], "sensitivities": {"of": ["b_star"], "knobs": ["bw"]}},
+           "outputs": {"values": ["t_step"]},
            "store": str(tmp_path / "unused.zarr"), "dtype": "float64"}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     plan = grid.build(C.load(tmp_path / "c.yaml"))

@@ -191,8 +191,8 @@ def test_second_run_never_mixes_into_a_running_one(tmp_path):
 
 # --- 3. crash-safe start and finish --------------------------------------------------------
 
-@pytest.mark.parametrize("stage", [pytest.param(s, marks=[] if s == "consolidation" else
-                                               [pytest.mark.slow]) for s in store.FAULT_STAGES])
+@pytest.mark.slow  # kill and resume, one process per stage (make test-fast skips it)
+@pytest.mark.parametrize("stage", store.FAULT_STAGES)
 def test_sigkill_at_each_stage_then_resume_is_bitwise_identical(tmp_path, stage):
     ref = tiny(tmp_path, "ref", "ref.zarr")
     R.run(C.load(ref), progress=False)
@@ -245,6 +245,7 @@ def test_disk_full_template_and_block_one_line_then_resume(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("sig,expected", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.slow  # kill and resume (make test-fast skips it)
 def test_sigterm_and_sigint_say_how_to_resume(tmp_path, monkeypatch, sig, expected):
     f = tiny(tmp_path)
     real = R._run_block

@@ -366,8 +366,8 @@ def create(plan: Plan, path: str | Path, version: str, run_id: str) -> None:
 
 
 def _arrays(plan: Plan, path: str | Path, run_id: str) -> dict[str, Any]:
-    """Open arrays of ``path`` for this run, kept in ``plan.handles`` (keyed by run too: a
-    handle never outlives the run that opened it, even when a plan object is reused)."""
+    """Open arrays of ``path`` for this run, kept in ``plan.handles`` (keyed by run too: a plan
+    reused for another run never writes through handles of a cube that run has replaced)."""
     import zarr
     key = f"{Path(path).absolute()}#{run_id}"
     if key not in plan.handles:

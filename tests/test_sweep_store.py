@@ -404,3 +404,22 @@ def test_lost_scheduler_one_line_then_resume(tmp_path):
     code, out, err = cli(f, "--quiet", "--resume")
     assert code == 0, err
     assert store.is_complete(cube)
+
+
+def test_open_handles_belong_to_the_plan_and_never_travel(tmp_path):
+    """No module-level cache: the plan that writes holds its Zarr handles, by store and run; a
+    pickled plan (a Dask worker's copy) carries none and opens its own."""
+    import pickle
+
+    plan, _ = R.prepare(C.load(tiny(tmp_path)), "run-h")
+    assert plan.handles == {}
+    R.execute(plan, np.arange(2), "run-h", progress=False)
+    assert list(plan.handles) == [f"{Path(plan.store).absolute()}#run-h"]
+    copy = pickle.loads(pickle.dumps(plan))
+    assert copy.handles == {} and copy.store == plan.store
+    R.execute(copy, np.arange(2, 4), "run-h", progress=False)
+    assert list(copy.handles) == list(plan.handles)
+    store.mark_complete(plan.store, "run-h")
+    store.release_lock(plan.store, "run-h")
+    assert store.is_complete(plan.store) and store.done_mask(plan.store).all()
+    assert not [k for k, v in vars(store).items() if isinstance(v, dict) and not k.startswith("__")]

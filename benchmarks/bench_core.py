@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, float]]:
     p.add_argument("--points", type=float, default=1e8)
     p.add_argument("--block", type=float, default=1e7)
     args = p.parse_args(argv)
+    rc.enable_x64()  # as the CLI (float32 leaves stay float32; the flag sets the weak types)
     gbps = memcopy_gbps()
     rows = run(args.points, args.block)
     print(f"devices: {jax.devices()}  memory copy: {gbps:.2f} GB/s")

@@ -15,8 +15,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_core  # noqa: E402
 import bench_sweep  # noqa: E402
 
+from rooflax.core import enable_x64  # noqa: E402
+
 
 def main() -> None:
+    enable_x64()  # as the CLI: rooflax.core leaves float64 off until an entry point turns it on
     quick = "--quick" in sys.argv
     print("== core, in memory ==")
     bench_core.main(["--points", "1e7" if quick else "1e8"])

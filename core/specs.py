@@ -48,6 +48,17 @@ PRECISION_BYTES: dict[str, float] = {
 SECONDS_PER_HOUR = 3600.0  # s/h
 
 
+def enable_x64() -> None:
+    """Turn on JAX float64 (``jax_enable_x64``) for this process; idempotent.
+
+    rooflax never flips it on import: the entry points call this (the CLI, the sweep runner and
+    each of its block tasks, benchmarks, the tests). Without it JAX computes in float32 and a
+    float64 request (``astype(jnp.float64)``) is truncated to float32 with a warning.
+    """
+    if not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)
+
+
 def precision_bytes(precision: str) -> float:
     """Bytes per element for a precision name (``"bf16"``, ``"fp8"``, ``"fp4"``, …)."""
     try:

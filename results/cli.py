@@ -34,6 +34,9 @@ class GuardedGroup(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         from typer._click import exceptions as click  # typer's own (vendored) click
 
+        from rooflax.core import enable_x64
+
+        enable_x64()  # every command computes in float64 (rooflax.core never flips it on import)
         args = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in args or bool(os.environ.get("ROOFLAX_DEBUG"))
         try:
@@ -313,47 +316,68 @@ def sensitivity(
       units, partial {OUTPUT: {KNOB: dy/dx}}, elasticity {OUTPUT: {KNOB: dlny/dlnx}},
       sentences {OUTPUT: {KNOB: text}}.
     """
-    from rooflax.core import KNOBS
-    from rooflax.sweeps import units
-
     from . import report
-    from .point import UserError
 
-    if cube is None:
-        model = _user_models(model, hf_config, catalog)
-    knobs = None
-    if knob:
-        knobs = list(KNOBS) if "all" in knob else [k for k in knob]
-        bad = [k for k in knobs if k not in KNOBS]
-        if bad:
-            raise UserError(f"unknown knob(s) {', '.join(bad)}; knobs: {', '.join(KNOBS)}")
+    knobs = _sensitivity_knobs(knob)
     if cube is not None:
-        from .cube import open_cube, point_report
-
-        selection = _kv(sel)
-        for name, val in (("hardware", hardware), ("model", model)):
-            if val is not None:
-                selection.setdefault(name, val)
-        if context != "0":
-            selection.setdefault("context", context)
-        rep = point_report(open_cube(cube), selection, path=cube, knobs=knobs)
+        rep = _sensitivity_of_cube(cube, _kv(sel), hardware, model, context, knobs)
     else:
-        if hardware is None or model is None:
-            raise UserError("give --hardware and --model (or a CUBE with --sel)")
-        from .point import build_point, enable_compilation_cache
-
-        enable_compilation_cache()  # op-by-op kernels are cached too: later runs skip compiling
-
-        pt = build_point(
-            hardware, model, chips=chips, precision=precision, weights=weights,
-            kv_precision=kv_precision, price=price_per_hour,
-            context=units.tokens(context), slo=_slo(slo),
-            set_=_knob_values(set_, "set"), scale=_knob_values(scale, "scale"), hw_custom=_hw(hw))
-        rep = report.from_point(pt, knobs=knobs)  # one trace, evaluated in NumPy (core.interpret)
+        rep = _sensitivity_of_point(
+            hardware, _user_models(model, hf_config, catalog), knobs, context=context,
+            chips=chips, precision=precision, weights=weights, kv_precision=kv_precision,
+            price=price_per_hour, slo=slo, set_=set_, scale=scale, hw=hw)
     if as_json:
         typer.echo(report.to_json(rep))
     else:
         report.render(rep, _console())
+
+
+def _sensitivity_knobs(knob: list[str] | None) -> list[str] | None:
+    """``--knob`` values checked against core's knobs ('all': every knob; none: the default)."""
+    from rooflax.core import KNOBS
+
+    from .point import UserError
+
+    if not knob:
+        return None
+    knobs = list(KNOBS) if "all" in knob else list(knob)
+    bad = [k for k in knobs if k not in KNOBS]
+    if bad:
+        raise UserError(f"unknown knob(s) {', '.join(bad)}; knobs: {', '.join(KNOBS)}")
+    return knobs
+
+
+def _sensitivity_of_cube(cube: str, selection: dict, hardware: str | None, model: str | None,
+                         context: str, knobs: list[str] | None):
+    """The report of one point of a saved cube: ``--sel``, completed by -H / -m / -L."""
+    from .cube import open_cube, point_report
+
+    for name, val in (("hardware", hardware), ("model", model)):
+        if val is not None:
+            selection.setdefault(name, val)
+    if context != "0":
+        selection.setdefault("context", context)
+    return point_report(open_cube(cube), selection, path=cube, knobs=knobs)
+
+
+def _sensitivity_of_point(hardware: str | None, model: str | None, knobs: list[str] | None, *,
+                          context: str, chips, precision, weights, kv_precision, price, slo,
+                          set_, scale, hw):
+    """The report of one catalog point: one traced program evaluated in NumPy (core.interpret),
+    the trace cached on disk (results.programs)."""
+    from rooflax.sweeps import units
+
+    from . import report
+    from .point import UserError, build_point
+
+    if hardware is None or model is None:
+        raise UserError("give --hardware and --model (or a CUBE with --sel)")
+    pt = build_point(
+        hardware, model, chips=chips, precision=precision, weights=weights,
+        kv_precision=kv_precision, price=price,
+        context=units.tokens(context), slo=_slo(slo),
+        set_=_knob_values(set_, "set"), scale=_knob_values(scale, "scale"), hw_custom=_hw(hw))
+    return report.from_point(pt, knobs=knobs)
 
 
 # --------------------------------------------------------------------------- query
@@ -393,55 +417,79 @@ def query(
     --json prints {"reading": "bound"|"prediction", "label", "quantities": {NAME: {"units", "long_name"}},
     "rows": [{axis values…, NAME: value}]} with non-finite numbers as null.
     """
-    import itertools
-
-    from rooflax import core as rc
     from rooflax.sweeps import units
 
+    from .point import UserError, enable_compilation_cache
+
+    enable_compilation_cache()
+    if quantity == ["list"]:
+        _print_quantities()
+        return
+    _check_quantities(quantity, predicted)
+    hws = [h for h in hardware.split(",") if h.strip()]
+    model = _user_models(model, hf_config, catalog)
+    mds = [m for m in model.split(",") if m.strip()]
+    axes = {"batch": units.values(batch, units.number),
+            "context": units.values(context, units.tokens)}
+    chip_list = [None] if chips is None else units.values(chips, units.number)
+    point = {"weights": weights, "kv_precision": kv_precision, "price": price_per_hour,
+             "slo": _slo(slo), "set_": _knob_values(set_, "set"),
+             "scale": _knob_values(scale, "scale"), "hw_custom": _hw(hw)}
+    rows = _query_rows(quantity, hws, mds, chip_list, precision, point, axes, predicted)
+    if not rows:
+        raise UserError("nothing to evaluate")
+    if as_json:
+        typer.echo(_query_json(rows, quantity, predicted))
+        return
+    _print_query_table(rows, quantity, predicted)
+
+
+def _print_quantities() -> None:
+    """``rooflax query list``: every quantity with its units and meaning."""
+    from rich.table import Table
+
+    from .point import QUANTITIES
+
+    t = Table(title="Quantities (rooflax.core functions)")
+    for c in ("name", "units", "meaning"):
+        t.add_column(c)
+    for q in QUANTITIES.values():
+        t.add_row(q.name, q.units, q.long_name)
+    _console().print(t)
+
+
+def _check_quantities(quantity: list[str], predicted: bool) -> None:
+    """A :class:`UserError` (with "did you mean") for an unknown quantity, or one that has no
+    prediction when ``--predicted``."""
+    from .point import QUANTITIES, check_predicted, evaluate
+
+    for q in quantity:
+        if q not in QUANTITIES:
+            evaluate(q, None, None, None)  # raises UserError with "did you mean"
+        if predicted:
+            check_predicted(q)
+
+
+def _query_rows(quantity: list[str], hws: list[str], mds: list[str], chip_list: list,
+                precision: str, point: dict, axes: dict, predicted: bool) -> list[dict]:
+    """One row per hardware × model × chips × batch × context (``axes``: the batch and context
+    values); ``point``: the other options of :func:`~rooflax.results.point.build_point`."""
+    import itertools
+
+    import jax.numpy as jnp
+
+    from rooflax.sweeps import catalogs
+
     from .point import (
-        LIMIT_QUANTITIES,
-        QUANTITIES,
-        READINGS,
         UserError,
         build_point,
-        check_predicted,
-        enable_compilation_cache,
         evaluate,
         evaluate_predicted,
         feasibility,
         predicted_trees,
     )
 
-    enable_compilation_cache()
-
-    if quantity == ["list"]:
-        con = _console()
-        from rich.table import Table
-
-        t = Table(title="Quantities (rooflax.core functions)")
-        for c in ("name", "units", "meaning"):
-            t.add_column(c)
-        for q in QUANTITIES.values():
-            t.add_row(q.name, q.units, q.long_name)
-        con.print(t)
-        return
-    for q in quantity:
-        if q not in QUANTITIES:
-            evaluate(q, None, None, None)  # raises UserError with "did you mean"
-        if predicted:
-            check_predicted(q)
-    hws = [h for h in hardware.split(",") if h.strip()]
-    model = _user_models(model, hf_config, catalog)
-    mds = [m for m in model.split(",") if m.strip()]
-    batches = units.values(batch, units.number)
-    contexts = units.values(context, units.tokens)
-    chip_list = [None] if chips is None else units.values(chips, units.number)
-    set_d, scale_d, hw_d = _knob_values(set_, "set"), _knob_values(scale, "scale"), _hw(hw)
     rows = []
-    import jax.numpy as jnp
-
-    from rooflax.sweeps import catalogs
-
     for h, m, n in itertools.product(hws, mds, chip_list):
         # per chip, like configs: fp8 asked of a chip without fp8 peaks computes in bf16
         try:
@@ -450,51 +498,72 @@ def query(
             raise
         except ValueError as e:
             raise UserError(f"--precision: {e}") from None
-        pt = build_point(h, m, chips=n, precision=compute, weights=weights or precision,
-                         kv_precision=kv_precision, price=price_per_hour, slo=_slo(slo),
-                         set_=set_d, scale=scale_d, hw_custom=hw_d)
-        B = jnp.asarray(batches, dtype=jnp.float64)[:, None]
-        L = jnp.asarray(contexts, dtype=jnp.float64)[None, :]
+        pt = build_point(h, m, chips=n, precision=compute,
+                         **{**point, "weights": point["weights"] or precision})
+        B = jnp.asarray(axes["batch"], dtype=jnp.float64)[:, None]
+        L = jnp.asarray(axes["context"], dtype=jnp.float64)[None, :]
         wl = pt.wl.replace(batch=B, context=L)
         if predicted:
             p_hw, p_model, eng = predicted_trees(pt)
             vals = {q: evaluate_predicted(q, p_hw, p_model, wl, eng) for q in quantity}
         else:
             vals = {q: evaluate(q, pt.hw, pt.model, wl) for q in quantity}
-        ok, why = feasibility(pt.hw, pt.model, wl)
-        for i, b in enumerate(batches):
-            for j, ctx in enumerate(contexts):
-                row = {"hardware": pt.meta["hardware"], "model": pt.meta["model"],
-                       "chips": pt.meta["chips"], "precision": compute,
-                       "price_basis": pt.meta["price_basis"], "batch": b, "context": ctx}
-                for q in quantity:
-                    row[q] = _at(vals[q], i, j)
-                    if q in ("binding", "regime") and math.isfinite(row[q]):
-                        names = rc.BINDINGS if q == "binding" else rc.REGIMES
-                        row[q] = names[int(row[q])]  # names, not codes
-                    elif not _at(ok, i, j) and q not in LIMIT_QUANTITIES:
-                        row[q] = math.nan  # not a physical value: the point is infeasible
-                row["feasible"] = bool(_at(ok, i, j))
-                row["reason"] = _at(why, i, j) or None
-                rows.append(row)
-    if not rows:
-        raise UserError("nothing to evaluate")
-    if as_json:
-        import json
+        rows += _point_rows(pt, compute, axes, vals, feasibility(pt.hw, pt.model, wl))
+    return rows
 
-        def clean(x):
-            return None if isinstance(x, float) and not math.isfinite(x) else x
 
-        reading = "prediction" if predicted else "bound"
-        out = {"reading": reading, "label": READINGS[reading],
-               "quantities": {q: {"units": QUANTITIES[q].units,
-                                  "long_name": QUANTITIES[q].long_name} for q in quantity},
-               "rows": [{k: clean(v) for k, v in r.items()} for r in rows]}
-        typer.echo(json.dumps(out, indent=2))
-        return
+def _point_rows(pt, compute: str, axes: dict, vals: dict, feasible: tuple) -> list[dict]:
+    """The rows of one point over its (batch, context) grid: codes as names, and NaN where the
+    point is infeasible (but for the limit quantities, which say why)."""
+    from rooflax import core as rc
+
+    from .point import LIMIT_QUANTITIES
+
+    ok, why = feasible
+    rows = []
+    for i, b in enumerate(axes["batch"]):
+        for j, ctx in enumerate(axes["context"]):
+            row = {"hardware": pt.meta["hardware"], "model": pt.meta["model"],
+                   "chips": pt.meta["chips"], "precision": compute,
+                   "price_basis": pt.meta["price_basis"], "batch": b, "context": ctx}
+            for q in vals:
+                row[q] = _at(vals[q], i, j)
+                if q in ("binding", "regime") and math.isfinite(row[q]):
+                    names = rc.BINDINGS if q == "binding" else rc.REGIMES
+                    row[q] = names[int(row[q])]  # names, not codes
+                elif not _at(ok, i, j) and q not in LIMIT_QUANTITIES:
+                    row[q] = math.nan  # not a physical value: the point is infeasible
+            row["feasible"] = bool(_at(ok, i, j))
+            row["reason"] = _at(why, i, j) or None
+            rows.append(row)
+    return rows
+
+
+def _query_json(rows: list[dict], quantity: list[str], predicted: bool) -> str:
+    """``--json``: reading, label, units and long names of the quantities, rows (NaN → null)."""
+    import json
+
+    from .point import QUANTITIES, READINGS
+
+    def clean(x):
+        return None if isinstance(x, float) and not math.isfinite(x) else x
+
+    reading = "prediction" if predicted else "bound"
+    out = {"reading": reading, "label": READINGS[reading],
+           "quantities": {q: {"units": QUANTITIES[q].units,
+                              "long_name": QUANTITIES[q].long_name} for q in quantity},
+           "rows": [{k: clean(v) for k, v in r.items()} for r in rows]}
+    return json.dumps(out, indent=2)
+
+
+def _print_query_table(rows: list[dict], quantity: list[str], predicted: bool) -> None:
+    """The rows as a table of the axes that vary, after one line of those that do not."""
     from rich.table import Table
 
+    from rooflax.sweeps import units
     from rooflax.sweeps.catalogs import NO_PRICE
+
+    from .point import QUANTITIES, READINGS
 
     axes = ("hardware", "model", "chips", "precision", "price_basis", "batch", "context")
     varying = [k for k in axes if len({r[k] for r in rows}) > 1]

@@ -66,17 +66,20 @@ def curves(L, b, BW, N_active, N_total, C, w, bmax: float, n: int = 200):
     return B, np.asarray(rc.t_compute(hw, model, wl)), np.asarray(rc.t_memory(hw, model, wl))
 
 
-def build_app():
-    """The Panel layout (a new one per browser session)."""
+#: Slider units → SI (TB/s, B params, P MAC/s); the others are shown in SI.
+SLIDER_SCALE = {"L": 1.0, "b": 1.0, "BW": 1e12, "N_active": 1e9, "N_total": 1e9, "C": 1e15,
+                "w": 1.0, "batch": 1.0}
+#: The seed's inputs of :func:`numbers` / :func:`curves` other than the batch.
+SEED_INPUTS = ("L", "b", "BW", "N_active", "N_total", "C", "w")
+SEED = "(seed defaults)"
+
+
+def _sliders() -> dict:
+    """One slider per seed input and the batch, at the seed's defaults."""
     import panel as pn
-    from bokeh.models import ColumnDataSource, Span
-    from bokeh.plotting import figure
 
-    from rooflax.sweeps import catalogs
-
-    d = SEED_DEFAULTS
-    W = pn.widgets
-    sl = {
+    d, W = SEED_DEFAULTS, pn.widgets
+    return {
         "L": W.EditableFloatSlider(name="L — context (tokens)", start=0, end=262144, step=256,
                                    value=d["L"], format="0,0"),
         "b": W.EditableFloatSlider(name="b — KV bytes per token", start=0, end=400000, step=256,
@@ -94,111 +97,161 @@ def build_app():
         "batch": W.EditableIntSlider(name="B — batch", start=1, end=20000, step=1,
                                      value=d["batch"]),
     }
-    scale = {"L": 1.0, "b": 1.0, "BW": 1e12, "N_active": 1e9, "N_total": 1e9, "C": 1e15,
-             "w": 1.0, "batch": 1.0}
-    hw_pick = W.Select(name="hardware", options=["(seed defaults)"] + catalogs.hardware_names())
-    chips = W.IntInput(name="chips", value=1, start=1, end=4096)
-    precision = W.Select(name="precision", options=["bf16", "fp8", "fp4", "int8"], value="fp8")
-    model_pick = W.Select(name="model", options=["(seed defaults)"] + catalogs.model_names())
-    weights = W.Select(name="weights", options=["fp8", "bf16", "fp4", "native"], value="fp8")
-    load = W.Button(name="Load from catalog", button_type="primary")
-    status = pn.pane.HTML("", css_classes=["rooflax-status"])
 
-    src = ColumnDataSource({"B": [], "tc": [], "tm": []})
-    pt = ColumnDataSource({"x": [], "y": []})
-    now = ColumnDataSource({"x": [], "y": []})
+
+def _picker() -> dict:
+    """The catalog picker: hardware × chips at a precision, model with its weights, a button."""
+    import panel as pn
+
+    from rooflax.sweeps import catalogs
+
+    W = pn.widgets
+    return {
+        "hardware": W.Select(name="hardware", options=[SEED] + catalogs.hardware_names()),
+        "chips": W.IntInput(name="chips", value=1, start=1, end=4096),
+        "precision": W.Select(name="precision", options=["bf16", "fp8", "fp4", "int8"],
+                              value="fp8"),
+        "model": W.Select(name="model", options=[SEED] + catalogs.model_names()),
+        "weights": W.Select(name="weights", options=["fp8", "bf16", "fp4", "native"],
+                            value="fp8"),
+        "load": W.Button(name="Load from catalog", button_type="primary"),
+        "status": pn.pane.HTML("", css_classes=["rooflax-status"]),
+    }
+
+
+def _figure():
+    """(the T_compute / T_memory figure, its data sources ``src``/``pt``/``now``, B*'s line)."""
+    from bokeh.models import ColumnDataSource, Span
+    from bokeh.plotting import figure
+
+    srcs = {"src": ColumnDataSource({"B": [], "tc": [], "tm": []}),
+            "pt": ColumnDataSource({"x": [], "y": []}),
+            "now": ColumnDataSource({"x": [], "y": []})}
     fig = figure(height=430, width=760, title="T_compute / T_memory vs batch",
                  x_axis_label="batch B (sequences)", y_axis_label="time per step (s)",
                  tools="pan,wheel_zoom,box_zoom,reset,hover,save")
-    fig.line("B", "tc", source=src, color="#d62728", line_width=3, legend_label="T_compute")
-    fig.line("B", "tm", source=src, color="#1f77b4", line_width=3, legend_label="T_memory")
-    fig.scatter("x", "y", source=pt, size=12, color="black", marker="diamond",
+    fig.line("B", "tc", source=srcs["src"], color="#d62728", line_width=3, legend_label="T_compute")
+    fig.line("B", "tm", source=srcs["src"], color="#1f77b4", line_width=3, legend_label="T_memory")
+    fig.scatter("x", "y", source=srcs["pt"], size=12, color="black", marker="diamond",
                 legend_label="crossover B*")
-    fig.scatter("x", "y", source=now, size=9, color="#9467bd", legend_label="current B")
+    fig.scatter("x", "y", source=srcs["now"], size=9, color="#9467bd", legend_label="current B")
     vline = Span(location=0, dimension="height", line_dash="dashed", line_color="black")
     fig.add_layout(vline)
     fig.legend.location = "top_left"
+    return fig, srcs, vline
 
-    ratio = pn.pane.HTML("", css_classes=["rooflax-ratio"])
-    share = pn.pane.HTML("", css_classes=["rooflax-kvshare"])
-    cross = pn.pane.HTML("", css_classes=["rooflax-bstar"])
-    detail = pn.pane.HTML("", css_classes=["rooflax-detail"])
+
+def readouts(nb: dict, args: dict, batch: float) -> dict[str, str]:
+    """The four HTML readouts (ratio, KV share, crossover, detail) of :func:`numbers` ``nb``
+    at the seed inputs ``args`` (SI) and ``batch``."""
+    bx = nb["b_x"]
+    return {
+        "ratio": f"<b>Compute / Memory ratio:</b> <span id='ratio'>{sci(nb['ratio'])}</span>",
+        "share": f"<b>KV share:</b> <span id='kvshare'>{nb['kv_share'] * 100:.2f}%</span>",
+        "cross": ("<b>Crossover B*:</b> <span id='bstar'>"
+                  + (f"{bx:,.0f}" if math.isfinite(bx) else "none (KV slope ≥ compute slope)")
+                  + f"</span> · KV-free sweet spot (C/BW)·(N_total·w/N_active) = "
+                  f"{nb['b_x_kv_free']:,.0f}"),
+        "detail": (f"At B = {batch:,.0f}: T_compute = {sci(nb['t_compute'])} s, "
+                   f"T_memory = {sci(nb['t_memory'])} s ({nb['regime']}); "
+                   f"C/BW = {args['C'] / args['BW']:,.1f} MAC/B; latency floor "
+                   f"N_total·w/BW = {sci(nb['latency_floor'])} s"),
+    }
+
+
+def _updater(sl: dict, srcs: dict, vline, panes: dict):
+    """The callback redrawing curves, crossover and readouts from the sliders."""
 
     def value(k):
-        return float(sl[k].value) * scale[k]
+        return float(sl[k].value) * SLIDER_SCALE[k]
 
     def update(*_):
-        args = {k: value(k) for k in ("L", "b", "BW", "N_active", "N_total", "C", "w")}
+        args = {k: value(k) for k in SEED_INPUTS}
         nb = numbers(batch=value("batch"), **args)
         bx = nb["b_x"]
         bmax = max(2.0 * value("batch"), 2.0 * bx if math.isfinite(bx) else 0.0, 16.0)
         B, tc, tm = curves(bmax=bmax, **args)
-        src.data = {"B": B, "tc": tc, "tm": tm}
+        srcs["src"].data = {"B": B, "tc": tc, "tm": tm}
         if math.isfinite(bx) and bx > 0:
-            pt.data = {"x": [bx], "y": [bx * args["N_active"] / args["C"]]}
+            srcs["pt"].data = {"x": [bx], "y": [bx * args["N_active"] / args["C"]]}
             vline.location = bx
             vline.visible = True
         else:
-            pt.data = {"x": [], "y": []}
+            srcs["pt"].data = {"x": [], "y": []}
             vline.visible = False
-        now.data = {"x": [value("batch")], "y": [max(nb["t_compute"], nb["t_memory"])]}
-        ratio.object = f"<b>Compute / Memory ratio:</b> <span id='ratio'>{sci(nb['ratio'])}</span>"
-        share.object = f"<b>KV share:</b> <span id='kvshare'>{nb['kv_share'] * 100:.2f}%</span>"
-        cross.object = ("<b>Crossover B*:</b> <span id='bstar'>"
-                        + (f"{bx:,.0f}" if math.isfinite(bx) else "none (KV slope ≥ compute slope)")
-                        + f"</span> · KV-free sweet spot (C/BW)·(N_total·w/N_active) = "
-                        f"{nb['b_x_kv_free']:,.0f}")
-        detail.object = (f"At B = {value('batch'):,.0f}: T_compute = {sci(nb['t_compute'])} s, "
-                         f"T_memory = {sci(nb['t_memory'])} s ({nb['regime']}); "
-                         f"C/BW = {args['C'] / args['BW']:,.1f} MAC/B; latency floor "
-                         f"N_total·w/BW = {sci(nb['latency_floor'])} s")
+        srcs["now"].data = {"x": [value("batch")], "y": [max(nb["t_compute"], nb["t_memory"])]}
+        for k, html in readouts(nb, args, value("batch")).items():
+            panes[k].object = html
 
-    def set_slider(k, v):
-        s = sl[k]
-        x = v / scale[k]
-        if x > s.end:
-            s.end = float(x * 2) if k != "batch" else int(x * 2)
-        s.value = type(s.value)(x) if k == "batch" else float(x)
+    return update
+
+
+def _set_slider(s, k: str, v: float) -> None:
+    """Slider ``s`` (input ``k``) to the SI value ``v``, widening its range when needed."""
+    x = v / SLIDER_SCALE[k]
+    if x > s.end:
+        s.end = float(x * 2) if k != "batch" else int(x * 2)
+    s.value = type(s.value)(x) if k == "batch" else float(x)
+
+
+def _load_picked(sl: dict, pk: dict) -> list[str]:
+    """Set the sliders from the picked catalog hardware and model (the seed's where none is
+    picked); what was loaded, in words."""
+    from rooflax.sweeps import catalogs
+
+    d, msgs = SEED_DEFAULTS, []
+    if pk["hardware"].value != SEED:
+        hw = catalogs.hardware(pk["hardware"].value, chips=pk["chips"].value,
+                               precision=pk["precision"].value)
+        _set_slider(sl["BW"], "BW", float(hw.replica_bw))
+        _set_slider(sl["C"], "C", float(hw.replica_macs))
+        msgs.append(f"{pk['hardware'].value} × {pk['chips'].value} at {pk['precision'].value}")
+    else:
+        _set_slider(sl["BW"], "BW", d["BW"])
+        _set_slider(sl["C"], "C", d["C"])
+    if pk["model"].value != SEED:
+        m = catalogs.model(pk["model"].value, weights=pk["weights"].value)
+        for k, v in (("N_total", m.n_total), ("N_active", m.n_active),
+                     ("b", m.kv_bytes_per_token), ("w", m.bytes_per_weight)):
+            _set_slider(sl[k], k, float(v))
+        msgs.append(f"{pk['model'].value} ({pk['weights'].value} weights)")
+        if float(m.kv_bytes_per_token_local):
+            msgs.append("sliding-window layers not shown: b is the global layers' KV")
+    else:
+        for k in ("N_total", "N_active", "b", "w"):
+            _set_slider(sl[k], k, d[k])
+    return msgs
+
+
+def build_app():
+    """The Panel layout (a new one per browser session)."""
+    import panel as pn
+
+    sl, pk = _sliders(), _picker()
+    fig, srcs, vline = _figure()
+    panes = {k: pn.pane.HTML("", css_classes=[c]) for k, c in (
+        ("ratio", "rooflax-ratio"), ("share", "rooflax-kvshare"), ("cross", "rooflax-bstar"),
+        ("detail", "rooflax-detail"))}
+    update = _updater(sl, srcs, vline, panes)
 
     def do_load(*_):
-        msgs = []
         try:
-            if hw_pick.value != "(seed defaults)":
-                hw = catalogs.hardware(hw_pick.value, chips=chips.value, precision=precision.value)
-                set_slider("BW", float(hw.replica_bw))
-                set_slider("C", float(hw.replica_macs))
-                msgs.append(f"{hw_pick.value} × {chips.value} at {precision.value}")
-            else:
-                set_slider("BW", d["BW"])
-                set_slider("C", d["C"])
-            if model_pick.value != "(seed defaults)":
-                m = catalogs.model(model_pick.value, weights=weights.value)
-                set_slider("N_total", float(m.n_total))
-                set_slider("N_active", float(m.n_active))
-                set_slider("b", float(m.kv_bytes_per_token))
-                set_slider("w", float(m.bytes_per_weight))
-                msgs.append(f"{model_pick.value} ({weights.value} weights)")
-                if float(m.kv_bytes_per_token_local):
-                    msgs.append("sliding-window layers not shown: b is the global layers' KV")
-            else:
-                for k in ("N_total", "N_active", "b", "w"):
-                    set_slider(k, d[k])
-            status.object = "loaded " + "; ".join(msgs) if msgs else "seed defaults"
+            msgs = _load_picked(sl, pk)
+            pk["status"].object = "loaded " + "; ".join(msgs) if msgs else "seed defaults"
         except ValueError as e:
-            status.object = f"<span style='color:#b00'>{e}</span>"
+            pk["status"].object = f"<span style='color:#b00'>{e}</span>"
         update()
 
     for s in sl.values():
         s.param.watch(update, "value")
-    load.on_click(do_load)
+    pk["load"].on_click(do_load)
     update()
     intro = pn.pane.Markdown(
         "### T_compute / T_memory batch-size simulator\n"
         "T_compute = B × N_active / C, T_memory = (N_total·w + B × L × b) / BW. "
         "Raising L or b, or lowering BW, steepens T_memory and moves the crossover right.")
-    controls = pn.Column(*sl.values(), pn.layout.Divider(), hw_pick, chips, precision,
-                         model_pick, weights, load, status, width=340)
-    return pn.Row(controls, pn.Column(intro, ratio, share, cross, detail, pn.pane.Bokeh(fig)))
+    controls = pn.Column(*sl.values(), pn.layout.Divider(), *pk.values(), width=340)
+    return pn.Row(controls, pn.Column(intro, *panes.values(), pn.pane.Bokeh(fig)))
 
 
 def _free_port() -> int:

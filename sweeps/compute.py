@@ -113,7 +113,13 @@ def kernel_for(plan: Plan):
 
 
 def compute_block(plan: Plan, index: tuple[int, ...]) -> tuple[dict[str, np.ndarray], dict[str, slice]]:
-    """(variable → numpy array cut to the block's true extent, block slices)."""
+    """(variable → numpy array cut to the block's true extent, block slices).
+
+    Turns float64 on (:func:`rooflax.core.enable_x64`) in the process that runs the block: a Dask
+    worker is a process of its own, and sensitivities are always computed in float64."""
+    from rooflax.core import enable_x64
+
+    enable_x64()
     trees, sl = block_inputs(plan, index)
     res = kernel_for(plan)(trees)
     out = {}

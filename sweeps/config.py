@@ -33,7 +33,6 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -52,7 +51,7 @@ from rooflax.core.specs import PRECISION_BYTES
 
 from . import units
 from .catalogs import DEFAULT_PRICE
-from .inputs import InputError, found, load_mapping, node_at, suggest
+from .inputs import InputError, found, load_mapping, node_at, schema_issues, suggest
 
 # -- names the schema knows: the registry's (rooflax.core.quantities) -------------------------------
 #: Per-point quantities (have a batch dim). Names are rooflax.core function names.
@@ -518,27 +517,6 @@ class ConfigError(Exception):
         super().__init__("\n".join(lines))
 
 
-def _field_name(loc: tuple, data: Any) -> str:
-    out = ""
-    node = data
-    for part in loc:
-        if isinstance(part, int) and isinstance(node, list):
-            out += f"[{part}]"
-            node = node[part] if part < len(node) else None
-        elif isinstance(node, dict) and part in node:
-            out += ("." if out else "") + str(part)
-            node = node[part]
-        elif isinstance(node, dict) and not isinstance(part, int):
-            # the field is missing, or part is a union tag (lower-case tags only)
-            if part in ("list", "range", "scalar", "name", "inline", "continuous", "settings"):
-                continue
-            if "[" in str(part) or "-" in str(part):
-                continue
-            out += ("." if out else "") + str(part)
-            node = None
-    return out
-
-
 _MODEL_FIELDS = {
     "SweepConfig": SweepConfig, "Axes": Axes, "Outputs": Outputs, "Sensitivities": Sensitivities,
     "InlineHardware": InlineHardware, "HypotheticalHardware": HypotheticalHardware,
@@ -563,37 +541,6 @@ def _parent_fields(loc: tuple, data: Any) -> list[str]:
         if s > score:
             best, score = sorted(fields), s
     return best
-
-
-def _issues_from(err: ValidationError, data: Any, root: yaml.Node | None):
-    issues = []
-    for e in err.errors():
-        loc, typ = tuple(e["loc"]), e["type"]
-        field = _field_name(loc, data)
-        value = e.get("input")
-        if typ == "extra_forbidden":
-            allowed = _parent_fields(loc, data)
-            msg = (f"unknown field {str(loc[-1])!r}{suggest(loc[-1], allowed)}; "
-                   f"expected one of: {', '.join(allowed)}")
-            line_node = node_at(root, loc, key_node=True)
-        elif typ == "missing":
-            msg = "missing required field; expected a value, found nothing"
-            line_node = node_at(root, loc[:-1])
-        else:
-            msg = e["msg"].removeprefix("Value error, ")
-            if "found" not in msg:
-                msg += f"; found {found(value)}"
-            line_node = node_at(root, loc)
-        line = line_node.start_mark.line + 1 if line_node is not None else None
-        msg = "expected " + msg if typ.startswith("union") else msg
-        issues.append((line, field, msg if len(msg) <= 2000 else msg[:1997] + "..."))
-    # keep the first few, most specific
-    seen, out = set(), []
-    for i in issues:
-        if (i[1], i[2]) not in seen:
-            seen.add((i[1], i[2]))
-            out.append(i)
-    return out[:8]
 
 
 def dims_of(cfg: SweepConfig) -> list[str]:
@@ -623,7 +570,8 @@ def load(path: str | os.PathLike) -> SweepConfig:
     try:
         cfg = SweepConfig.model_validate(data, context={"config_dir": str(Path(path).parent)})
     except ValidationError as e:
-        raise ConfigError(path, _issues_from(e, data, root)) from None
+        issues = schema_issues(e, data, root, lambda loc: _parent_fields(loc, data))
+        raise ConfigError(path, [(i.line, i.field, i.message) for i in issues]) from None
     if cfg.store is None:
         cfg = cfg.model_copy(update={"store": default_store(path)})
     # checks that need the grid's dims

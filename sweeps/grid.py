@@ -66,6 +66,13 @@ class Plan:
     store: str
     price: str = ""
     """The price spec of the sweep (cube attr ``rooflax_price``)."""
+    handles: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    """Open Zarr handles of the cube this plan writes, by store and run id: opened by
+    :func:`rooflax.sweeps.store.write_block` at a process's first block, reused by its next
+    ones; never pickled (a Dask worker opens its own, once for the plan scattered to it)."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "handles": {}}
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -6,7 +6,9 @@ locate errors.
   nesting depth, aliases and the expanded size capped *while* composing (a billion-laughs file
   or a 20k-deep list fails at once, with one short line);
 - :class:`InputError` is the one error: file, line, field, expected, found (truncated);
-- :func:`suggest` is the one "did you mean"; :func:`line_of` and :func:`dotted` locate a field.
+- :func:`suggest` is the one "did you mean"; :func:`line_of` and :func:`dotted` locate a field;
+- :func:`schema_issues` is the one translation of pydantic errors into located :class:`Issue` s
+  (line, field, expected, found) that config and observation files report.
 
 Pure Python + PyYAML: cheap to import.
 """
@@ -14,8 +16,9 @@ Pure Python + PyYAML: cheap to import.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -226,3 +229,109 @@ def dotted(path: tuple) -> str:
     for p in path:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out
+
+
+# --------------------------------------------------------------------------- schema errors
+class Issue(NamedTuple):
+    """One located schema error: 1-based line (or None), dotted field, what was expected, what
+    was found, and ``sentence``: a validator's own sentence when it says more than that."""
+
+    line: int | None
+    field: str
+    expected: str
+    found: str
+    sentence: str | None = None
+
+    @property
+    def message(self) -> str:
+        """The one-line body: ``expected …; found …``, or the validator's own sentence (at most
+        2000 characters)."""
+        text = self.sentence or f"expected {self.expected}; found {self.found}"
+        return text if len(text) <= 2000 else text[:1997] + "..."
+
+
+#: What a pydantic error type expects, in rooflax's words (``{…}``: the error's context).
+EXPECTED = {
+    "float_parsing": "a number", "float_type": "a number", "int_parsing": "an integer",
+    "int_type": "an integer", "string_type": "a string", "bool_parsing": "true or false",
+    "bool_type": "true or false", "dict_type": "a mapping (key: value)", "list_type": "a list",
+    "tuple_type": "a list", "greater_than": "a number > {gt}",
+    "greater_than_equal": "a number greater than or equal to {ge}",
+    "less_than_equal": "a number less than or equal to {le}",
+    "too_short": "at least {min_length} item(s)", "too_long": "at most {max_length} item(s)",
+}
+#: Parts of a pydantic location that name a union branch, not a field (discriminator tags).
+_TAGS = {"list", "range", "scalar", "name", "inline", "continuous", "settings", "str"}
+
+
+def _is_tag(part: Any) -> bool:
+    """A union branch in a location: a tag, a model name (``HardwareSpec``) or a validator."""
+    return isinstance(part, str) and (part in _TAGS or part[:1].isupper() or "[" in part
+                                      or "-" in part)
+
+
+def field_of(loc: tuple, data: Any, last_is_field: bool = False) -> str:
+    """The dotted field of a pydantic location in ``data``: its keys and indices, union branches
+    skipped (the last part is always a field when ``last_is_field``: a missing or unknown one),
+    and so are names a validator gave to a value that is not a mapping (``outputs: [...]`` read
+    as ``outputs.values``)."""
+    parts: list = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, list) and isinstance(part, int):
+            node = node[part] if 0 <= part < len(node) else None
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        elif node is not None and not isinstance(node, dict):
+            continue
+        elif _is_tag(part) and not (last_is_field and i == len(loc) - 1):
+            continue
+        else:
+            node = None
+        parts.append(part)
+    return dotted(tuple(parts))
+
+
+def _wording(e: dict) -> tuple[str, str, str | None]:
+    """(expected, found, own sentence or None) of one pydantic error of a given value."""
+    typ, ctx, what = e["type"], e.get("ctx") or {}, found(e.get("input"))
+    raw = str(ctx.get("error", e["msg"])) if typ == "value_error" else e["msg"]
+    raw = raw.removeprefix("Value error, ")
+    if any(isinstance(p, str) and (p == "str" or p[:1].isupper()) for p in e["loc"]):
+        return f"a catalog name or a mapping of numbers (a bad field under it: {raw})", what, None
+    if typ in EXPECTED:
+        return EXPECTED[typ].format(**ctx), what, None
+    if raw.startswith(("expected ", "Input should be ")):
+        expected = raw.removeprefix("expected ").removeprefix("Input should be ")
+        return expected, what, raw if "found" in raw else None
+    return raw, what, raw if "found" in raw else f"{raw}; found {what}"
+
+
+def issue(e: dict, data: Any, root: yaml.Node | None,
+          allowed: Callable[[tuple], Sequence[str]]) -> Issue:
+    """One pydantic error (an item of ``ValidationError.errors()``) located in the YAML file;
+    an unknown field lists the fields ``allowed`` beside it (given its location), with a "did
+    you mean"."""
+    loc, typ = tuple(e["loc"]), e["type"]
+    field = field_of(loc, data, last_is_field=typ in ("extra_forbidden", "missing"))
+    if typ == "extra_forbidden":
+        names = list(allowed(loc))
+        return Issue(line_of(root, loc, key_node=True), field,
+                     f"one of the known fields ({', '.join(names)})" if names else "a known field",
+                     f"unknown field {str(loc[-1])!r}{suggest(loc[-1], names)}")
+    if typ == "missing":
+        return Issue(line_of(root, loc[:-1]), field, "this required field",
+                     "nothing (missing required field)")
+    return Issue(line_of(root, loc), field, *_wording(e))
+
+
+def schema_issues(err: Any, data: Any, root: yaml.Node | None,
+                  allowed: Callable[[tuple], Sequence[str]], most: int = 8) -> list[Issue]:
+    """The located issues of a pydantic ``ValidationError`` — the one translation of schema
+    errors for every YAML input — in pydantic's order, repeats dropped, at most ``most``."""
+    out: list[Issue] = []
+    for e in err.errors(include_url=False):
+        i = issue(e, data, root, allowed)
+        if all((i.field, i.message) != (o.field, o.message) for o in out):
+            out.append(i)
+    return out[:most]

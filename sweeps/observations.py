@@ -55,7 +55,16 @@ from pydantic import (
     model_validator,
 )
 
-from .inputs import InputError, dotted, found, line_of, load_yaml, read_text, suggest
+from .inputs import (
+    InputError,
+    dotted,
+    found,
+    line_of,
+    load_yaml,
+    read_text,
+    schema_issues,
+    suggest,
+)
 
 
 class ObservationFileError(InputError):
@@ -237,60 +246,16 @@ def _line_of(root: Any, path: tuple) -> int | None:
     return line_of(root, path, key_node=True)
 
 
-def _found(value: Any) -> str:
-    return "nothing (the field is missing)" if value is _MISSING else found(value)
+def _pydantic_error(e: ValidationError, data: Any, root: Any, file: str) -> ObservationFileError:
+    """The first located issue (:func:`rooflax.sweeps.inputs.schema_issues`) as the error."""
+    first = schema_issues(e, data, root, _fields_at)[0]
+    return ObservationFileError(file, first.line, first.field, first.expected, first.found)
 
 
-_MISSING = object()
-
-
-def _lookup(data: Any, path: tuple) -> Any:
-    for p in path:
-        try:
-            data = data[p]
-        except (KeyError, IndexError, TypeError):
-            return _MISSING
-    return data
-
-
-_EXPECTED = {
-    "float_parsing": "a number", "float_type": "a number", "int_parsing": "an integer",
-    "int_type": "an integer", "string_type": "a string", "bool_parsing": "true or false",
-    "bool_type": "true or false", "dict_type": "a mapping (key: value)", "list_type": "a list",
-    "tuple_type": "a list", "missing": "this required field",
-    "greater_than": "a number > {gt}", "greater_than_equal": "a number >= {ge}",
-    "less_than_equal": "a number <= {le}", "too_short": "at least {min_length} item(s)",
-    "too_long": "at most {max_length} item(s)",
-}
-
-
-def _pydantic_error(e: ValidationError, data: Any, index: dict, file: str) -> ObservationFileError:
-    # prefer the most specific error; drop union-branch noise (str | Spec) where a better one exists
-    errors = e.errors(include_url=False)
-    err = errors[0]
-    loc = tuple(x for x in err["loc"] if x not in ("str", "HardwareSpec", "ModelSpec"))
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        parent = _lookup(data, loc[:-1])
-        allowed = ""
-        model_cls = _schema_at(loc[:-1])
-        if model_cls is not None:
-            allowed = ", ".join(model_cls.model_fields)
-        return ObservationFileError(file, _line_of(index, loc), dotted(loc),
-                                    f"one of the known fields ({allowed})" if allowed else "a known field",
-                                    f"unknown field {loc[-1]!r}" + ("" if isinstance(parent, dict) else ""))
-    expected = _EXPECTED.get(kind)
-    if expected is not None:
-        expected = expected.format(**(err.get("ctx") or {}))
-    elif kind == "value_error":
-        expected = str(err.get("ctx", {}).get("error", err["msg"]))
-    else:
-        expected = err["msg"]
-    if any(x in ("str", "HardwareSpec", "ModelSpec") for x in err["loc"]):
-        expected = ("a catalog name or a mapping of numbers "
-                    f"(a bad field under it: {err['msg']})")
-    return ObservationFileError(file, _line_of(index, loc), dotted(loc), expected,
-                                _found(_lookup(data, loc)))
+def _fields_at(loc: tuple) -> list[str]:
+    """The fields allowed beside the unknown field at ``loc`` (none when not known)."""
+    cls = _schema_at(tuple(p for p in loc[:-1] if p not in ("str", "HardwareSpec", "ModelSpec")))
+    return list(cls.model_fields) if cls is not None else []
 
 
 def _schema_at(loc: tuple):
@@ -346,7 +311,7 @@ def parse(text: str, file: str = "<string>") -> ObservationFile:
         raise ObservationFileError(e.file, e.line, e.field, e.expected, e.found) from None
     if not isinstance(data, dict):
         raise ObservationFileError(file, 1, "", "a mapping with scenarios, unknowns and observations",
-                                   "an empty file" if data is None else _found(data))
+                                   "an empty file" if data is None else found(data))
     try:
         return ObservationFile.model_validate(data)
     except ValidationError as e:
@@ -369,156 +334,214 @@ def _outside_domain(knob: str, lo: float, hi: float) -> str | None:
     return None
 
 
-def build(spec: ObservationFile, text: str = "", file: str = "<string>") -> Loaded:
-    """Resolve catalog names and references; build the :class:`rooflax.core.fit.Problem`."""
-    from rooflax.core import fit as F
-    from rooflax.core.specs import Hardware, Model, Workload
+@dataclasses.dataclass(frozen=True)
+class _Where:
+    """Where a built file's errors point (file, YAML root) and the names it may use."""
+
+    file: str
+    root: Any
+    knobs: list[str]
+    quantities: list[str]
+
+    def fail(self, path: tuple, expected: str, found: str) -> ObservationFileError:
+        return ObservationFileError(self.file, _line_of(self.root, path), dotted(path), expected,
+                                    found)
+
+
+def _check_knobs(w: _Where, knobs: dict[str, float], path: tuple) -> None:
+    for name, value in knobs.items():
+        if name not in w.knobs:
+            raise w.fail((*path, name), f"a knob name, one of: {', '.join(w.knobs)}",
+                         f"{name!r}{suggest(name, w.knobs)}")
+        if math.isnan(value):
+            raise w.fail((*path, name), "a number", "NaN")
+
+
+def _scenario_hardware(sc: ScenarioSpec):
+    """The scenario's chip: a catalog entry, or ``Hardware.from_peak`` of its numbers."""
+    from rooflax.core.specs import Hardware
 
     from . import catalogs
 
-    index = load_yaml(text, file)[1] if text else None
+    if isinstance(sc.hardware, str):
+        return catalogs.hardware(sc.hardware, chips=sc.chips, precision=sc.precision,
+                                 price_per_hour=sc.price_per_hour)
+    return Hardware.from_peak(flops=sc.hardware.flops, bw=sc.hardware.bw,
+                              capacity=sc.hardware.capacity,
+                              price_per_hour=sc.price_per_hour or 0.0, chips=sc.chips or 1.0)
 
-    def fail(path: tuple, expected: str, found: str) -> ObservationFileError:
-        return ObservationFileError(file, _line_of(index, path), dotted(path), expected, found)
 
-    knobs_all = F.knob_names()
-    quantities = F.quantity_names()
+def _scenario_model(sc: ScenarioSpec):
+    """The scenario's model: a catalog entry, or a ``Model`` of its numbers."""
+    from rooflax.core.specs import Model
 
-    def check_knobs(knobs: dict[str, float], path: tuple):
-        for name, value in knobs.items():
-            if name not in knobs_all:
-                raise fail((*path, name), f"a knob name, one of: {', '.join(knobs_all)}",
-                           f"{name!r}{suggest(name, knobs_all)}")
-            if math.isnan(value):
-                raise fail((*path, name), "a number", "NaN")
+    from . import catalogs
 
-    # scenarios
+    if isinstance(sc.model, str):
+        return catalogs.model(sc.model, weights=sc.weights or sc.precision, kv=sc.kv)
+    ms = sc.model
+    sparsity = ms.sparsity if ms.sparsity is not None else ms.n_total / ms.n_active
+    return Model(n_total=ms.n_total, sparsity=sparsity,
+                 kv_bytes_per_token=ms.kv_bytes_per_token, bytes_per_weight=ms.bytes_per_weight)
+
+
+def _scenarios(w: _Where, spec: ObservationFile) -> dict[str, tuple]:
+    """name → (hardware, model, workload, fixed knobs, {knob: unknown} filled by the unknowns)."""
+    from rooflax.core.specs import Workload
+
     scenarios: dict[str, Any] = {}
     for sname, sc in spec.scenarios.items():
         path = ("scenarios", sname)
         try:
-            if isinstance(sc.hardware, str):
-                hw = catalogs.hardware(sc.hardware, chips=sc.chips, precision=sc.precision,
-                                       price_per_hour=sc.price_per_hour)
-            else:
-                hw = Hardware.from_peak(flops=sc.hardware.flops, bw=sc.hardware.bw,
-                                        capacity=sc.hardware.capacity,
-                                        price_per_hour=sc.price_per_hour or 0.0,
-                                        chips=sc.chips or 1.0)
+            hw = _scenario_hardware(sc)
         except ValueError as e:
-            raise fail((*path, "hardware"), "a catalog hardware name with that precision",
-                       str(e)) from None
+            raise w.fail((*path, "hardware"), "a catalog hardware name with that precision",
+                         str(e)) from None
         try:
-            if isinstance(sc.model, str):
-                weights = sc.weights or sc.precision
-                m = catalogs.model(sc.model, weights=weights, kv=sc.kv)
-            else:
-                ms = sc.model
-                sparsity = ms.sparsity if ms.sparsity is not None else ms.n_total / ms.n_active
-                m = Model(n_total=ms.n_total, sparsity=sparsity,
-                          kv_bytes_per_token=ms.kv_bytes_per_token, bytes_per_weight=ms.bytes_per_weight)
+            m = _scenario_model(sc)
         except ValueError as e:
-            raise fail((*path, "model"), "a catalog model name and known precisions", str(e)) from None
-        check_knobs(sc.knobs, (*path, "knobs"))
+            raise w.fail((*path, "model"), "a catalog model name and known precisions",
+                         str(e)) from None
+        _check_knobs(w, sc.knobs, (*path, "knobs"))
         scenarios[sname] = (hw, m, Workload(batch=1.0, context=0.0), dict(sc.knobs), {})
+    return scenarios
 
+
+def _scenario_ref(w: _Where, name: str | None, path: tuple, snames: list[str]) -> str:
+    if name is None:
+        if len(snames) == 1:
+            return snames[0]
+        raise w.fail((*path, "at"), f"a scenario name (there are several: {', '.join(snames)})",
+                     "nothing (the field is missing)")
+    if name not in snames:
+        raise w.fail((*path, "at"), f"a scenario name, one of: {', '.join(snames)}",
+                     f"{name!r}{suggest(name, snames)}")
+    return name
+
+
+def _bounds(w: _Where, path: tuple, u: UnknownSpec, knob: str) -> tuple[float, float]:
+    """An unknown's (lower, upper) bounds (±inf when open), checked."""
+    lo, hi = (u.bounds or (None, None))
+    lo = -math.inf if lo is None else float(lo)
+    hi = math.inf if hi is None else float(hi)
+    if not lo < hi:
+        raise w.fail((*path, "bounds"), "[lower, upper] with lower < upper", f"[{lo}, {hi}]")
+    outside = _outside_domain(knob, lo, hi)
+    if outside:
+        raise w.fail((*path, "bounds"), outside, f"[{lo}, {hi}]")
+    if u.log and not lo > 0:
+        raise w.fail((*path, "log"), "a lower bound > 0 for a log-scale unknown",
+                     f"bounds [{lo}, {hi}]")
+    if u.start is not None and not lo < u.start < hi:
+        raise w.fail((*path, "start"), f"a start strictly inside the bounds ({lo}, {hi})",
+                     repr(u.start))
+    if u.bounds is None and u.prior is None:
+        raise w.fail(path, "bounds or a prior (an unknown needs one or the other)", "neither")
+    return lo, hi
+
+
+def _bind(w: _Where, path: tuple, uname: str, u: UnknownSpec, knob: str,
+          scenarios: dict[str, tuple]) -> None:
+    """Record the unknown under ``knob`` in each scenario it applies to (checked)."""
     snames = list(scenarios)
+    for i, sname in enumerate(u.at if u.at is not None else snames):
+        if sname not in scenarios:
+            raise w.fail((*path, "at", i), f"a scenario name, one of: {', '.join(snames)}",
+                         f"{sname!r}{suggest(sname, snames)}")
+        fixed, bind = scenarios[sname][3], scenarios[sname][4]
+        if knob in fixed:
+            raise w.fail((*path, "knob"), f"a knob that scenario {sname!r} does not fix "
+                         f"(it sets {knob} = {fixed[knob]} under knobs)", repr(knob))
+        if knob in bind:
+            raise w.fail((*path, "knob"), f"one unknown per knob and scenario ({knob!r} in "
+                         f"{sname!r} is already unknown {bind[knob]!r})", repr(knob))
+        bind[knob] = uname
 
-    def scenario_ref(name: str | None, path: tuple) -> str:
-        if name is None:
-            if len(snames) == 1:
-                return snames[0]
-            raise fail((*path, "at"), f"a scenario name (there are several: {', '.join(snames)})",
-                       "nothing (the field is missing)")
-        if name not in scenarios:
-            raise fail((*path, "at"), f"a scenario name, one of: {', '.join(snames)}",
-                       f"{name!r}{suggest(name, snames)}")
-        return name
 
-    # unknowns
-    unknowns = []
-    unknown_knobs = {}
+def _unknowns(w: _Where, spec: ObservationFile, scenarios: dict[str, tuple]):
+    """(the fit's unknowns, unknown → knob), each bound into its scenarios."""
+    from rooflax.core import fit as F
+
+    unknowns, unknown_knobs = [], {}
     for uname, u in spec.unknowns.items():
         path = ("unknowns", uname)
         knob = u.knob or uname
-        if knob not in knobs_all:
-            where = (*path, "knob") if u.knob else path
-            raise fail(where, f"a knob name, one of: {', '.join(knobs_all)} "
-                       "(set `knob:` when the unknown's name is not a knob)",
-                       f"{knob!r}{suggest(knob, knobs_all)}")
-        lo, hi = (u.bounds or (None, None))
-        lo = -math.inf if lo is None else float(lo)
-        hi = math.inf if hi is None else float(hi)
-        if not lo < hi:
-            raise fail((*path, "bounds"), "[lower, upper] with lower < upper", f"[{lo}, {hi}]")
-        outside = _outside_domain(knob, lo, hi)
-        if outside:
-            raise fail((*path, "bounds"), outside, f"[{lo}, {hi}]")
-        if u.log and not lo > 0:
-            raise fail((*path, "log"), "a lower bound > 0 for a log-scale unknown", f"bounds [{lo}, {hi}]")
-        if u.start is not None and not lo < u.start < hi:
-            raise fail((*path, "start"), f"a start strictly inside the bounds ({lo}, {hi})", repr(u.start))
-        if u.bounds is None and u.prior is None:
-            raise fail(path, "bounds or a prior (an unknown needs one or the other)", "neither")
-        targets = u.at if u.at is not None else snames
-        for i, sname in enumerate(targets):
-            if sname not in scenarios:
-                raise fail((*path, "at", i), f"a scenario name, one of: {', '.join(snames)}",
-                           f"{sname!r}{suggest(sname, snames)}")
-            fixed, bind = scenarios[sname][3], scenarios[sname][4]
-            if knob in fixed:
-                raise fail((*path, "knob"), f"a knob that scenario {sname!r} does not fix "
-                           f"(it sets {knob} = {fixed[knob]} under knobs)", repr(knob))
-            if knob in bind:
-                raise fail((*path, "knob"), f"one unknown per knob and scenario ({knob!r} in "
-                           f"{sname!r} is already unknown {bind[knob]!r})", repr(knob))
-            bind[knob] = uname
+        if knob not in w.knobs:
+            raise w.fail((*path, "knob") if u.knob else path,
+                         f"a knob name, one of: {', '.join(w.knobs)} "
+                         "(set `knob:` when the unknown's name is not a knob)",
+                         f"{knob!r}{suggest(knob, w.knobs)}")
+        lo, hi = _bounds(w, path, u, knob)
+        _bind(w, path, uname, u, knob, scenarios)
         prior_mean = prior_sigma = None
         if u.prior is not None:
             prior_mean, prior_sigma = u.prior.mean, u.prior.abs_sigma
         unknowns.append(F.Unknown(uname, lo, hi, u.log, prior_mean, prior_sigma, u.start))
         unknown_knobs[uname] = knob
+    return unknowns, unknown_knobs
 
-    def expr(e: ExprSpec, path: tuple) -> Any:
-        if e.quantity not in quantities:
-            raise fail((*path, "quantity"), f"a quantity, one of: {', '.join(quantities)}",
-                       f"{e.quantity!r}{suggest(e.quantity, quantities)}")
-        check_knobs(e.knobs, (*path, "knobs"))
-        return F.Expr(e.quantity, scenario_ref(e.at, path), dict(e.knobs))
+
+def _expr(w: _Where, e: ExprSpec, path: tuple, snames: list[str]) -> Any:
+    from rooflax.core import fit as F
+
+    if e.quantity not in w.quantities:
+        raise w.fail((*path, "quantity"), f"a quantity, one of: {', '.join(w.quantities)}",
+                     f"{e.quantity!r}{suggest(e.quantity, w.quantities)}")
+    _check_knobs(w, e.knobs, (*path, "knobs"))
+    return F.Expr(e.quantity, _scenario_ref(w, e.at, path, snames), dict(e.knobs))
+
+
+def _observed(w: _Where, spec: ObservationFile, snames: list[str]):
+    """(the fit's observations, its derived quantities); ``compare`` entries name derived ones."""
+    from rooflax.core import fit as F
 
     observations = []
     for i, o in enumerate(spec.observations):
         path = ("observations", i)
-        ex = expr(o, path)
-        over = expr(o.over, (*path, "over")) if o.over is not None else None
+        ex = _expr(w, o, path, snames)
+        over = _expr(w, o.over, (*path, "over"), snames) if o.over is not None else None
         value, sigma = o.observed
         name = o.name or (f"{o.quantity}@{ex.scenario}" + (f"/{o.over.quantity}" if over else ""))
         observations.append(F.Observation(name, ex, value, sigma, over))
-
     derived = []
     for i, d in enumerate(spec.derive):
         path = ("derive", i)
-        ex = expr(d, path)
-        over = expr(d.over, (*path, "over")) if d.over is not None else None
+        ex = _expr(w, d, path, snames)
+        over = _expr(w, d.over, (*path, "over"), snames) if d.over is not None else None
         derived.append(F.Derived(d.name or f"{d.quantity}@{ex.scenario}", ex, over))
-
     dnames = [d.name for d in derived]
     for i, c in enumerate(spec.compare):
         if c.derived not in dnames:
-            raise fail(("compare", i, "derived"), f"the name of a derive entry, one of: {', '.join(dnames)}",
-                       f"{c.derived!r}{suggest(c.derived, dnames)}")
+            raise w.fail(("compare", i, "derived"),
+                         f"the name of a derive entry, one of: {', '.join(dnames)}",
+                         f"{c.derived!r}{suggest(c.derived, dnames)}")
+    return observations, derived
 
-    # every unknown must reach at least one observation
+
+def _check_used(w: _Where, unknowns: list, observations: list, scenarios: dict) -> None:
+    """Every unknown without a prior reaches at least one observation."""
     used = {u for o in observations for e in (o.expr, o.over) if e is not None
             for u in scenarios[e.scenario][4].values()}
     for u in unknowns:
         if u.name not in used and u.prior_mean is None:
-            raise fail(("unknowns", u.name), "an unknown that some observation depends on "
-                       "(its scenarios appear in no observation)", f"{u.name!r} unused")
+            raise w.fail(("unknowns", u.name), "an unknown that some observation depends on "
+                         "(its scenarios appear in no observation)", f"{u.name!r} unused")
 
+
+def build(spec: ObservationFile, text: str = "", file: str = "<string>") -> Loaded:
+    """Resolve catalog names and references; build the :class:`rooflax.core.fit.Problem`."""
+    from rooflax.core import fit as F
+
+    w = _Where(file, load_yaml(text, file)[1] if text else None, F.knob_names(),
+               F.quantity_names())
+    scenarios = _scenarios(w, spec)
+    unknowns, unknown_knobs = _unknowns(w, spec, scenarios)
+    observations, derived = _observed(w, spec, list(scenarios))
+    _check_used(w, unknowns, observations, scenarios)
     problem = F.Problem(
         unknowns=tuple(unknowns),
-        scenarios={n: F.Scenario(hw, m, wl, knobs, bind) for n, (hw, m, wl, knobs, bind) in scenarios.items()},
+        scenarios={n: F.Scenario(hw, m, wl, knobs, bind)
+                   for n, (hw, m, wl, knobs, bind) in scenarios.items()},
         observations=tuple(observations),
         derived=tuple(derived),
     )

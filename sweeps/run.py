@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rooflax.core import enable_x64
+
 from . import config as C
 from . import grid, store
 
@@ -77,6 +79,8 @@ def check_caps(plan: grid.Plan, max_points: int | None = None, max_blocks: int |
 
 
 def _run_block(plan: grid.Plan, index: tuple[int, ...], run_id: str) -> tuple[int, ...]:
+    """One block task (a thread here or a Dask worker process): compute it (float64 on in this
+    process, :func:`~rooflax.sweeps.compute.compute_block`) and write it."""
     from .compute import compute_block
     values, sl = compute_block(plan, index)
     store.write_block(plan.store, plan, index, values, sl, run_id)
@@ -295,6 +299,7 @@ def run(cfg: C.SweepConfig, *, resume: bool = False, overwrite: bool = False,
         scheduler: str | None = None, progress: bool | None = None, break_lock: bool = False,
         max_points: int | None = None, max_blocks: int | None = None) -> Result:
     t0 = time.perf_counter()
+    enable_x64()
     scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     run_id = new_run_id()
     plan = grid.build(cfg)

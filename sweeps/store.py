@@ -60,8 +60,6 @@ float32), written through zarr 3.1 on this 2-core machine:
 Same speed here (the write path, not the codec, dominates), zstd stores 2.4x less: zstd.
 """
 
-_OPEN: dict[str, dict[str, Any]] = {}
-
 #: Stages at which ``ROOFLAX_FAULT`` kills the process (crash tests), in the order they occur.
 FAULT_STAGES = ("template", "markers", "swap", "consolidation", "completion")
 _ROOT_ENTRIES = {"zarr.json", "_rooflax"}
@@ -78,13 +76,6 @@ class StoreError(RuntimeError):
 
 class LockedError(StoreError):
     """Another run holds the store's lock (or held it and died: a stale lock)."""
-
-
-def _forget(path: str | Path) -> None:
-    """Drop this process's open handles on ``path`` (every run)."""
-    prefix = f"{Path(path).absolute()}#"
-    for k in [k for k in _OPEN if k.startswith(prefix)]:
-        del _OPEN[k]
 
 
 def fault(stage: str) -> None:
@@ -180,7 +171,6 @@ def remove_ours(path: str | Path) -> None:
         return
     if p.is_dir() and ((p / _PARTIAL).is_file() or cube_problem(p) is None):
         shutil.rmtree(p)
-    _forget(p)
 
 
 # --- one run owns a store ----------------------------------------------------------------
@@ -373,19 +363,18 @@ def create(plan: Plan, path: str | Path, version: str, run_id: str) -> None:
     else:
         os.replace(new, p)
     shutil.rmtree(tmp)
-    _forget(p)
 
 
-def _arrays(path: str | Path, run_id: str) -> dict[str, Any]:
-    """Open arrays of ``path`` for this run (keyed by run too: a long-lived Dask worker must
-    not write through handles of a cube that another run has since replaced)."""
+def _arrays(plan: Plan, path: str | Path, run_id: str) -> dict[str, Any]:
+    """Open arrays of ``path`` for this run, kept in ``plan.handles`` (keyed by run too: a plan
+    reused for another run never writes through handles of a cube that run has replaced)."""
     import zarr
     key = f"{Path(path).absolute()}#{run_id}"
-    if key not in _OPEN:
+    if key not in plan.handles:
         g = zarr.open_group(str(Path(path).absolute()), mode="r+", zarr_format=3,
                             use_consolidated=False)
-        _OPEN[key] = {"group": g, "arrays": {}, "done": g["_rooflax/done"]}
-    return _OPEN[key]
+        plan.handles[key] = {"group": g, "arrays": {}, "done": g["_rooflax/done"]}
+    return plan.handles[key]
 
 
 def write_block(path: str | Path, plan: Plan, index: tuple[int, ...],
@@ -393,7 +382,7 @@ def write_block(path: str | Path, plan: Plan, index: tuple[int, ...],
     """Write one block's variables into their regions, then mark the block done — each only
     while the cube still belongs to ``run_id``."""
     check_owner(path, run_id)
-    h = _arrays(path, run_id)
+    h = _arrays(plan, path, run_id)
     for name, arr in values.items():
         a = h["arrays"].get(name)
         if a is None:
@@ -440,7 +429,6 @@ def mark_complete(path: str | Path, run_id: str) -> None:
     check_owner(path, run_id)
     set_root_attrs(path, rooflax_complete=True)
     fault("completion")
-    _forget(path)
 
 
 def missing_blocks(path: str | Path) -> np.ndarray:

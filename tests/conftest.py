@@ -11,7 +11,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-jax.config.update("jax_enable_x64", True)
+from rooflax.core import enable_x64  # noqa: E402
+
+enable_x64()  # as every entry point does: importing rooflax.core leaves the flag alone
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 #: The small sweep behind ``sweep_cube``: a100 cannot hold deepseek-v3 on 8 chips (infeasible),

@@ -213,6 +213,7 @@ def test_calibration_file_without_a_parameter_is_neutral_there():
 
 
 # -- calibration recovers known parameters ------------------------------------------------------
+@pytest.mark.slow  # a calibration refit (make test-fast skips it)
 def test_synthetic_table_recovered_within_uncertainty():
     """Rows of the real table's shapes, TPOT generated with known θ and 3% noise: fitted θ
     within 3σ of the truth (σ the fit's own)."""

@@ -113,6 +113,7 @@ def _grid(n_hw=10, n_model=10, n_batch=100, n_context=100, dtype=jnp.float64):
     return hw.astype(dtype), m.astype(dtype), wl.astype(dtype)
 
 
+@pytest.mark.slow  # a million-point grid (make test-fast skips it)
 def test_jit_vmap_grad_on_a_million_point_grid_in_one_call():
     hw, m, wl = _grid()
     assert hw.shape == (10, 1, 1, 1)

@@ -53,6 +53,7 @@ def feasible_points(draw):
     return hw, m, wl
 
 
+@pytest.mark.slow  # finite differences at 40 random points (make test-fast skips it)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(feasible_points())
 def test_sensitivities_match_finite_differences(p):

@@ -87,6 +87,7 @@ def test_round_trip_price_and_kv_bytes_with_derived():
     assert math.isinf(bx.value) and math.isnan(bx.sigma)
 
 
+@pytest.mark.slow  # many refits (make test-fast skips it)
 def test_coverage_over_seeds():
     """Over 12 noisy data sets, the reported 1σ covers the truth about 68 % of the time (≥ 50 %)."""
     sc = F.Scenario(HW, MOE, rc.Workload(batch=1.0, context=5000.0),

@@ -142,6 +142,7 @@ def test_cli_bad_file_exit_2(tmp_path):
     assert f"{bad}:18: observations[0].sigma: expected a number; found 'lots'" in res.output
 
 
+@pytest.mark.slow  # a full fit of a worked example (make test-fast skips it)
 def test_cli_deepseek_json():
     res = CliRunner().invoke(_app(), ["fit", str(ROOT / "configs/fit-deepseek-production.yaml"),
                                       "--json", "--no-profile", "--starts", "2"])

@@ -54,6 +54,7 @@ def test_grid_size_and_layouts():
     assert 72 in F.chip_counts("gb200") and 8 in F.chip_counts("h200")
 
 
+@pytest.mark.slow  # every deployment of two chips, in a fresh process (make test-fast skips it)
 def test_cli_json(tmp_path):
     import json
     import subprocess

@@ -135,3 +135,46 @@ def test_one_did_you_mean():
     assert inputs.suggest("axis", ["axes", "store"]) == " (did you mean 'axes'?)"
     assert inputs.suggest("zzz", ["axes"]) == ""
     assert inputs.suggest("h-200", {"h200": "H200"}) == " (did you mean 'H200'?)"
+
+
+# --------------------------------------------------------------------------- one translation
+def test_schema_issues_locate_and_word_each_kind_of_pydantic_error():
+    """inputs.schema_issues on a small schema: lines and fields counted by hand in the text."""
+    from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+    class Inner(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        sigma: float = Field(gt=0.5)
+        n: int
+
+    class Outer(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        items: list[Inner] = Field(min_length=1)
+        name: str
+
+    text = "items:\n  - sigma: -1\n    n: 2\n  - sigmaa: 1\n    n: x\n"
+    data, root = inputs.load_yaml(text, "t.yaml")
+    with pytest.raises(ValidationError) as e:
+        Outer.model_validate(data)
+    got = inputs.schema_issues(e.value, data, root, lambda loc: ["sigma", "n"])
+    assert [(i.line, i.field, i.message) for i in got] == [
+        (2, "items[0].sigma", "expected a number > 0.5; found -1"),
+        (4, "items[1].sigma", "expected this required field; found nothing (missing required field)"),
+        (5, "items[1].n", "expected an integer; found 'x'"),
+        (4, "items[1].sigmaa", "expected one of the known fields (sigma, n); found unknown field "
+                               "'sigmaa' (did you mean 'sigma'?)"),
+        (1, "name", "expected this required field; found nothing (missing required field)"),
+    ]
+
+
+def test_config_and_observation_files_word_an_unknown_field_alike(tmp_path):
+    """The two YAML inputs share the translation: same words for the same mistake."""
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump({**BASE, "stor": str(tmp_path / "c.zarr")}))
+    with pytest.raises(C.ConfigError) as ce:
+        C.load(f)
+    with pytest.raises(O.ObservationFileError) as oe:
+        O.loads(OBS + "titel: x\n", "obs.yaml")
+    for msg, name, near in ((str(ce.value), "stor", "store"), (str(oe.value), "titel", "title")):
+        assert f": {name}: expected one of the known fields (" in msg, msg
+        assert f"; found unknown field {name!r} (did you mean {near!r}" in msg, msg

@@ -31,6 +31,7 @@ def _config(tmp_path: Path, name: str, **over) -> Path:
     return f
 
 
+@pytest.mark.slow  # the default config's whole sweep (make test-fast skips it)
 def test_idxmin_never_lands_on_an_unpriced_chip(tmp_path):
     cfg = _config(tmp_path, "default")
     out = subprocess.run([str(BIN / "rooflax"), "sweep", str(cfg)], capture_output=True, text=True,

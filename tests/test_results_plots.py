@@ -131,3 +131,18 @@ def test_plot_errors_are_one_line(cube):
         plots.make("roofline", cube[["regime", "b_star"]])
     with pytest.raises(UserError, match=r"\.html or \.png"):
         plots.save(plots.make("bstar", cube), "x.svg")
+
+
+def test_explore_readouts_at_the_seed_defaults():
+    """The simulator's readouts without a browser: the seed's 3.34e-2 and 1.38 % at B = 128;
+    the crossover B* = N_total·w / (BW·N_active/C − L·b) = 671e9 / (1.776e8 − 7.340e7) = 6 440;
+    the KV-free sweet spot (C/BW)·(N_total·w/N_active) = (1e15/4.8e12)·(671/37) = 3 778."""
+    from rooflax.results import explore as E
+
+    d = E.SEED_DEFAULTS
+    args = {k: d[k] for k in E.SEED_INPUTS}
+    html = E.readouts(E.numbers(batch=d["batch"], **args), args, d["batch"])
+    assert "<span id='ratio'>3.34e-2</span>" in html["ratio"]
+    assert "<span id='kvshare'>1.38%</span>" in html["share"]
+    assert "<span id='bstar'>6,440</span>" in html["cross"] and "= 3,778" in html["cross"]
+    assert html["detail"].startswith("At B = 128: ") and "C/BW = 208.3 MAC/B" in html["detail"]

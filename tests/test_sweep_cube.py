@@ -54,6 +54,7 @@ def load(f):
     return C.load(f)
 
 
+@pytest.mark.slow  # a sweep with sensitivities read in a fresh interpreter (make test-fast skips it)
 def test_cube_values_plain_xarray(tmp_path):
     cfg = load(write_config(tmp_path))
     res = R.run(cfg, progress=False)
@@ -100,6 +101,7 @@ def test_cube_values_plain_xarray(tmp_path):
                                    s["elasticity"]["cost_at_b_star"]["bw"], rtol=1e-9)
 
 
+@pytest.mark.slow  # three sweeps and a resume (make test-fast skips it)
 def test_same_config_twice_identical_and_resume(tmp_path):
     f1 = write_config(tmp_path, "a", "a.zarr")
     f2 = write_config(tmp_path, "b", "b.zarr")

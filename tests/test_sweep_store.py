@@ -191,8 +191,8 @@ def test_second_run_never_mixes_into_a_running_one(tmp_path):
 
 # --- 3. crash-safe start and finish --------------------------------------------------------
 
-@pytest.mark.parametrize("stage", [pytest.param(s, marks=[] if s == "consolidation" else
-                                               [pytest.mark.slow]) for s in store.FAULT_STAGES])
+@pytest.mark.slow  # kill and resume, one process per stage (make test-fast skips it)
+@pytest.mark.parametrize("stage", store.FAULT_STAGES)
 def test_sigkill_at_each_stage_then_resume_is_bitwise_identical(tmp_path, stage):
     ref = tiny(tmp_path, "ref", "ref.zarr")
     R.run(C.load(ref), progress=False)
@@ -245,6 +245,7 @@ def test_disk_full_template_and_block_one_line_then_resume(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("sig,expected", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.slow  # kill and resume (make test-fast skips it)
 def test_sigterm_and_sigint_say_how_to_resume(tmp_path, monkeypatch, sig, expected):
     f = tiny(tmp_path)
     real = R._run_block
@@ -403,3 +404,22 @@ def test_lost_scheduler_one_line_then_resume(tmp_path):
     code, out, err = cli(f, "--quiet", "--resume")
     assert code == 0, err
     assert store.is_complete(cube)
+
+
+def test_open_handles_belong_to_the_plan_and_never_travel(tmp_path):
+    """No module-level cache: the plan that writes holds its Zarr handles, by store and run; a
+    pickled plan (a Dask worker's copy) carries none and opens its own."""
+    import pickle
+
+    plan, _ = R.prepare(C.load(tiny(tmp_path)), "run-h")
+    assert plan.handles == {}
+    R.execute(plan, np.arange(2), "run-h", progress=False)
+    assert list(plan.handles) == [f"{Path(plan.store).absolute()}#run-h"]
+    copy = pickle.loads(pickle.dumps(plan))
+    assert copy.handles == {} and copy.store == plan.store
+    R.execute(copy, np.arange(2, 4), "run-h", progress=False)
+    assert list(copy.handles) == list(plan.handles)
+    store.mark_complete(plan.store, "run-h")
+    store.release_lock(plan.store, "run-h")
+    assert store.is_complete(plan.store) and store.done_mask(plan.store).all()
+    assert not [k for k, v in vars(store).items() if isinstance(v, dict) and not k.startswith("__")]

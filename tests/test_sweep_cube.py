@@ -177,7 +177,7 @@ def test_local_cluster_equals_threads(tmp_path, capsys):
     R.run(load(f1), progress=False)
     capsys.readouterr()
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", processes=True,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         R.run(load(f2), scheduler=cluster.scheduler_address, progress=False)
     lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("sweep: ")]
     assert lines[0].startswith("sweep: 1/9 blocks") and lines[-1].startswith("sweep: 9/9 blocks")

@@ -190,3 +190,20 @@ def step_time(hw: Hardware, model: Model, wl: Workload, eng: Engine) -> jax.Arra
 def latency(hw: Hardware, model: Model, wl: Workload, eng: Engine) -> jax.Array:
     """Predicted time per output token of one user (TPOT), s: step_time/τ."""
     return step_time(hw, model, wl, eng) / rl.tokens_per_step(wl)
+
+
+#: What the prediction reports at a workload's batch, each a registry quantity (units there).
+OUTPUTS = ("t_step", "latency", "tokens_per_second_per_user", "throughput", "cost_per_token",
+            "cost_per_mtok")
+
+
+def outputs(hw: Hardware, model: Model, wl: Workload, eng: Engine) -> dict[str, jax.Array]:
+    """The prediction at the workload's batch B: the step (s), TPOT = step/τ (s), tokens/s per
+    user τ/step, output tokens/s of the replica R·τ/step and $ per output token
+    step·price·n/(R·τ) (and per million), R = :func:`running_batch` (what does not fit queues)."""
+    step = step_time(hw, model, wl, eng)
+    tau = rl.tokens_per_step(wl)
+    tokens = running_batch(hw, model, wl, eng) * tau
+    cost = step * hw.replica_price / tokens
+    return {"t_step": step, "latency": step / tau, "tokens_per_second_per_user": tau / step,
+            "throughput": tokens / step, "cost_per_token": cost, "cost_per_mtok": 1e6 * cost}

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from . import optimum as opt
+from . import predict
 from . import quantities as Q
 from .specs import Hardware, Model, Workload
 
@@ -138,12 +139,21 @@ def sensitivities(
     cand = _candidates(*trees)
     binding = opt._code(*cand)
     code = _reason_of(binding, _tie_of(*cand))
-    bad = code != OK
-    partial: dict[str, dict[str, jax.Array]] = {o: {} for o in outputs}
-    elasticity: dict[str, dict[str, jax.Array]] = {o: {} for o in outputs}
-    # Differentiate with respect to the requested knobs only (every other leaf is a
-    # constant, so carries no tangent), with one JVP vmapped over one-hot tangents:
-    # a single trace of the derivative, however many knobs.
+    values, dys = _jvp_knobs(f, trees, knobs)
+    partial, elasticity = _elasticities(values, dys, trees, knobs, code != OK)
+    return {"value": values, "partial": partial, "elasticity": elasticity, "reason": code,
+            "binding": binding}
+
+
+def _jvp_knobs(f: Callable, trees, knobs: tuple[str, ...]):
+    """(f(*trees), tangents): ``tangents[o][i]`` is ∂f_o/∂knobs[i], elementwise.
+
+    Differentiates with respect to the requested knobs only (every other leaf is a constant,
+    so carries no tangent), with one JVP vmapped over one-hot tangents: a single trace of the
+    derivative however many knobs; the JVP's primal output is the values (evaluated once).
+    """
+    if not knobs:
+        return f(*trees), {}
     primal = {k: _knob(trees, k) for k in knobs}
 
     def g(kv):
@@ -152,22 +162,55 @@ def sensitivities(
     tangents = {k: jnp.stack([jnp.ones_like(v) if j == i else jnp.zeros_like(v)
                               for j in range(len(knobs))])
                 for i, (k, v) in enumerate(primal.items())}
-    if knobs:
-        # the JVP's primal output is the values themselves (evaluated once, not twice)
-        ys, dys = jax.vmap(lambda t: jax.jvp(g, (primal,), (t,)), out_axes=(None, 0))(tangents)
-        values = ys
-    else:
-        values, dys = f(*trees), {}
+    return jax.vmap(lambda t: jax.jvp(g, (primal,), (t,)), out_axes=(None, 0))(tangents)
+
+
+def _elasticities(values, dys, trees, knobs: tuple[str, ...], bad: jax.Array):
+    """({o: {knob: ∂y/∂x}}, {o: {knob: ∂ln y/∂ln x}}): NaN where ``bad``; elasticities also
+    NaN where the knob is 0 or infinite."""
+    partial: dict[str, dict[str, jax.Array]] = {o: {} for o in values}
+    elasticity: dict[str, dict[str, jax.Array]] = {o: {} for o in values}
     for i, knob in enumerate(knobs):
-        which, field = KNOBS[knob]
-        x = getattr(trees[("hardware", "model", "workload").index(which)], field)
+        x = _knob(trees, knob)
         x_ok = jnp.isfinite(x) & (x != 0)
-        for o in outputs:
+        for o in values:
             d = jnp.where(bad, jnp.nan, dys[o][i])
             partial[o][knob] = d
             elasticity[o][knob] = jnp.where(x_ok, d * x / values[o], jnp.nan)
-    return {"value": values, "partial": partial, "elasticity": elasticity, "reason": code,
-            "binding": binding}
+    return partial, elasticity
+
+
+#: The prediction's outputs whose sensitivities :func:`predicted_sensitivities` reports.
+PREDICTED_OUTPUTS = ("latency", "tokens_per_second_per_user", "throughput", "cost_per_token")
+
+
+@functools.partial(jax.jit, static_argnames=("outputs", "knobs"))
+def predicted_sensitivities(
+    hw: Hardware,
+    model: Model,
+    wl: Workload,
+    eng: predict.Engine,
+    outputs: Sequence[str] = PREDICTED_OUTPUTS,
+    knobs: Sequence[str] = DEFAULT_KNOBS,
+) -> dict[str, Mapping]:
+    """Values, partials and elasticities of the calibrated prediction at the workload's batch.
+
+    Outputs are :func:`rooflax.core.predict.outputs` (TPOT, tokens/s per user, tokens/s of the
+    replica, $ per output token) at B = ``wl.batch`` — the prediction has no closed-form optimum,
+    so the batch is given. Partials are NaN where the step is not finite. Same keys as
+    :func:`sensitivities` less ``reason`` and ``binding``; units from the registry.
+    """
+    trees = _as_float((hw, model, wl), None)
+    outputs, knobs = tuple(outputs), tuple(knobs)
+
+    def f(h, m, w):
+        out = predict.outputs(h, m, w, eng)
+        return {o: out[o] for o in outputs}
+
+    values, dys = _jvp_knobs(f, trees, knobs)
+    bad = ~jnp.isfinite(predict.step_time(*trees, eng))
+    partial, elasticity = _elasticities(values, dys, trees, knobs, bad)
+    return {"value": values, "partial": partial, "elasticity": elasticity}
 
 
 def elasticity(

@@ -289,9 +289,12 @@ def sensitivity(
     sel: Annotated[list[str] | None, typer.Option("--sel", help="With CUBE: DIM=VALUE, repeatable (names case-insensitive, numbers nearest).")] = None,
     hf_config: HfConfigOpt = None,
     catalog: CatalogOpt = None,
+    predicted: Annotated[bool, typer.Option("--predicted", help="The calibrated prediction at --batch (TPOT, tokens/s, $/token) instead of the bound at B*.")] = False,
+    batch: Annotated[str | None, typer.Option("--batch", "-B", callback=_checked("batch"), help="With --predicted: the concurrency (sequences) the prediction is taken at.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """How B*, cost, latency and throughput at B* move with each knob (autodiff).
+    """How B*, cost, latency and throughput at B* move with each knob (autodiff); with
+    --predicted -B N, how the calibrated prediction at batch N moves.
 
     Prints B*, the binding constraint, $/Mtok, latency and throughput at B*,
     then for each output and knob the partial derivative, the elasticity and a
@@ -302,6 +305,7 @@ def sensitivity(
       rooflax sensitivity -H h200 --chips 8 -m deepseek-v3 --context 32k --precision fp8
       rooflax sensitivity out/cube.zarr --sel hardware=h200 --sel model=deepseek-v3 --sel context=32768
       rooflax sensitivity -H h200 -n 8 -m path/to/config.json -L 32k
+      rooflax sensitivity --predicted -B 64 -H h200 -n 8 -m deepseek-v3 -L 8k -p fp8
 
     \b
     --json keys (schema "rooflax.sensitivity/1"; non-finite numbers are null):
@@ -315,21 +319,39 @@ def sensitivity(
               latency_at_b_star, throughput_at_b_star},
       units, partial {OUTPUT: {KNOB: dy/dx}}, elasticity {OUTPUT: {KNOB: dlny/dlnx}},
       sentences {OUTPUT: {KNOB: text}}.
+      With --predicted: reading "prediction", label, inputs.batch, running_batch, binding null,
+      values {latency, tokens_per_second_per_user, throughput, cost_per_token, cost_per_mtok}.
     """
     from . import report
 
     knobs = _sensitivity_knobs(knob)
+    _check_prediction_options(predicted, batch, cube)
     if cube is not None:
         rep = _sensitivity_of_cube(cube, _kv(sel), hardware, model, context, knobs)
     else:
         rep = _sensitivity_of_point(
             hardware, _user_models(model, hf_config, catalog), knobs, context=context,
             chips=chips, precision=precision, weights=weights, kv_precision=kv_precision,
-            price=price_per_hour, slo=slo, set_=set_, scale=scale, hw=hw)
+            price=price_per_hour, slo=slo, set_=set_, scale=scale, hw=hw, batch=batch)
     if as_json:
         typer.echo(report.to_json(rep))
     else:
-        report.render(rep, _console())
+        (report.render_prediction if predicted else report.render)(rep, _console())
+
+
+def _check_prediction_options(predicted: bool, batch: str | None, cube: str | None) -> None:
+    """--predicted needs a catalog point and --batch; --batch means nothing to the bound (at B*)."""
+    from .point import UserError
+
+    if predicted and cube is not None:
+        raise UserError("--predicted: expected a catalog point (-H/-m); found a cube, which holds "
+                        "the bound (the seeds' roofline)")
+    if predicted and batch is None:
+        raise UserError("--predicted: expected --batch/-B N (the prediction has no closed-form "
+                        "optimum: give the concurrency); found none")
+    if batch is not None and not predicted:
+        raise UserError("--batch: expected with --predicted only (the bound's report is at B*); "
+                        "found it alone")
 
 
 def _sensitivity_knobs(knob: list[str] | None) -> list[str] | None:
@@ -362,7 +384,7 @@ def _sensitivity_of_cube(cube: str, selection: dict, hardware: str | None, model
 
 def _sensitivity_of_point(hardware: str | None, model: str | None, knobs: list[str] | None, *,
                           context: str, chips, precision, weights, kv_precision, price, slo,
-                          set_, scale, hw):
+                          set_, scale, hw, batch: str | None = None):
     """The report of one catalog point: one traced program evaluated in NumPy (core.interpret),
     the trace cached on disk (results.programs)."""
     from rooflax.sweeps import units
@@ -376,7 +398,10 @@ def _sensitivity_of_point(hardware: str | None, model: str | None, knobs: list[s
         hardware, model, chips=chips, precision=precision, weights=weights,
         kv_precision=kv_precision, price=price,
         context=units.tokens(context), slo=_slo(slo),
-        set_=_knob_values(set_, "set"), scale=_knob_values(scale, "scale"), hw_custom=_hw(hw))
+        set_=_knob_values(set_, "set"), scale=_knob_values(scale, "scale"), hw_custom=_hw(hw),
+        batch=1.0 if batch is None else float(units.knob("batch", batch)))
+    if batch is not None:
+        return report.from_prediction(pt, knobs=knobs)
     return report.from_point(pt, knobs=knobs)
 
 

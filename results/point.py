@@ -207,9 +207,6 @@ def evaluate(name: str, hw: Any, model: Any, wl: Any):
 READINGS = {"bound": "bound: the seeds' roofline (datasheet peaks, every efficiency 1)",
             "prediction": "prediction (calibrated on measured silicon: sweeps/catalog/calibration.yaml): "
                           "core.predict decode step, no prompts interleaved (query has no isl/osl)"}
-#: Quantities the calibration covers (decode step time and what follows from it).
-PREDICTED = ("t_step", "latency", "throughput", "tokens_per_second_per_user", "cost_per_token",
-             "cost_per_mtok")
 
 
 def predicted_trees(pt: Point) -> tuple[Any, Any, Any]:
@@ -232,35 +229,23 @@ def predicted_trees(pt: Point) -> tuple[Any, Any, Any]:
 
 def check_predicted(name: str) -> None:
     """UserError unless the calibration covers quantity ``name``."""
-    if name not in PREDICTED:
+    from rooflax.core import predict  # its OUTPUTS: the decode step and what follows from it
+
+    if name not in predict.OUTPUTS:
         raise UserError(f"--predicted: expected quantities the calibration covers "
-                        f"({', '.join(PREDICTED)}), found {name!r}")
+                        f"({', '.join(predict.OUTPUTS)}), found {name!r}")
 
 
 def evaluate_predicted(name: str, hw: Any, model: Any, wl: Any, eng: Any):
-    """A quantity of :data:`PREDICTED` through :mod:`rooflax.core.predict`, as a numpy array."""
+    """A quantity of :data:`rooflax.core.predict.OUTPUTS` through :func:`rooflax.core.predict.outputs`, as a numpy array."""
     import numpy as np
+
+    from rooflax.core import predict
 
     from . import programs
 
     check_predicted(name)
-    step, tokens, tau, price = programs.evaluate("predicted_step", _step_and_tokens, hw, model, wl, eng)
-    out = {"t_step": step, "latency": step / tau, "throughput": tokens / step,
-           "tokens_per_second_per_user": tau / step,
-           "cost_per_token": step * price / tokens,
-           "cost_per_mtok": 1e6 * step * price / tokens}[name]
-    return np.asarray(out)
-
-
-def _step_and_tokens(hw: Any, model: Any, wl: Any, eng: Any):
-    """Predicted decode step (s), output tokens per step of the running batch, τ (tokens per
-    sequence per step) and the replica's price ($/s)."""
-    from rooflax.core import predict
-    from rooflax.core import roofline as rl
-
-    tau = rl.tokens_per_step(wl)
-    step = predict.step_time(hw, model, wl, eng)
-    return step, predict.running_batch(hw, model, wl, eng) * tau, tau, hw.replica_price
+    return np.asarray(programs.evaluate("predict.outputs", predict.outputs, hw, model, wl, eng)[name])
 
 
 #: Quantities that describe the limits themselves: kept where a point is infeasible.

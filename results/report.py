@@ -209,7 +209,14 @@ def render(report: dict[str, Any], console) -> None:
     console.print(hw_line, style="dim")
     if report["reason"] != "ok":
         console.print(f"partials undefined: {report['reason']}", style="yellow")
-    s = Table(title="Sensitivities of the bound (autodiff): partial ∂y/∂x and elasticity ∂ln y/∂ln x")
+    console.print(_sensitivity_table(report, "Sensitivities of the bound (autodiff)"))
+
+
+def _sensitivity_table(report: dict[str, Any], title: str):
+    """One row per (output, knob): partial, its unit, elasticity and the sentence."""
+    from rich.table import Table
+
+    s = Table(title=f"{title}: partial ∂y/∂x and elasticity ∂ln y/∂ln x")
     for col, j in (("output", "left"), ("knob", "left"), ("partial", "right"),
                    ("unit", "left"), ("elasticity", "right"), ("in words", "left")):
         s.add_column(col, justify=j)
@@ -219,4 +226,74 @@ def render(report: dict[str, Any], console) -> None:
             s.add_row(o if i == 0 else "", k, "n/a" if math.isnan(d) else f"{d:.4g}",
                       report["units"]["partial"][o][k], "n/a" if math.isnan(e) else f"{e:+.4f}",
                       report["sentences"][o][k], end_section=(i == len(row) - 1))
-    console.print(s)
+    return s
+
+
+# --------------------------------------------------------------------------- the prediction
+def from_prediction(point, *, knobs=None) -> dict[str, Any]:
+    """The report of the calibrated prediction at the point's batch (``reading: prediction``):
+    :func:`rooflax.core.sensitivity.predicted_sensitivities` on the point's hardware, the model
+    with its layers and experts and the shipped calibration's Engine. Same schema as the bound's
+    report; ``binding`` is null (no closed-form optimum: the batch is given), ``running_batch``
+    is what the step decodes (the rest queues where the KV does not fit)."""
+    import dataclasses
+
+    from rooflax.core import predict
+    from rooflax.core import quantities as Q
+    from rooflax.core.sensitivity import PREDICTED_OUTPUTS, predicted_sensitivities
+
+    from . import programs
+    from .point import DEFAULT_KNOBS, READINGS, predicted_trees
+
+    knobs = tuple(knobs or DEFAULT_KNOBS)
+    hw, model, eng = predicted_trees(point)
+
+    def sens(h, m, w, e):
+        return predicted_sensitivities(h, m, w, e, knobs=knobs)
+
+    s = programs.evaluate("predicted_sensitivities", sens, hw, model, point.wl, eng, static=knobs)
+    running = programs.evaluate("predict.running_batch", predict.running_batch, hw, model, point.wl, eng)
+    values = {o: _f(s["value"][o]) for o in PREDICTED_OUTPUTS}
+    values["cost_per_mtok"] = 1e6 * values["cost_per_token"]
+    bad = not math.isfinite(values["latency"])
+    reason = "the predicted step is not finite" if bad else "ok"
+    elasticity = {o: {k: _f(s["elasticity"][o][k]) for k in knobs} for o in PREDICTED_OUTPUTS}
+    wl = point.wl
+    return {
+        "schema": SCHEMA, "reading": "prediction", "label": READINGS["prediction"],
+        "source": "catalog",
+        "inputs": {**point.meta, "context": _f(wl.context), "batch": _f(wl.batch),
+                   "slo": _f(wl.slo) if math.isfinite(_f(wl.slo)) else None},
+        "parameters": dataclasses.replace(point, model=model).parameters(),
+        "binding": None, "reason": reason, "running_batch": _f(running), "values": values,
+        "units": {"values": {o: Q.units_of(o) for o in values},
+                  "knobs": {k: Q.units_of(k) for k in knobs},
+                  "partial": {o: {k: Q.sensitivity_attrs("partial", o, k)["units"] for k in knobs}
+                              for o in PREDICTED_OUTPUTS}},
+        "partial": {o: {k: _f(s["partial"][o][k]) for k in knobs} for o in PREDICTED_OUTPUTS},
+        "elasticity": elasticity,
+        "sentences": {o: {k: sentence(o, k, e, reason) for k, e in row.items()}
+                      for o, row in elasticity.items()},
+    }
+
+
+def render_prediction(report: dict[str, Any], console) -> None:
+    """Print the prediction's report: its numbers at the batch, then the sensitivities."""
+    from rich.table import Table
+
+    inp, v, p = report["inputs"], report["values"], report["parameters"]
+    title = " · ".join(str(x) for x in (
+        inp.get("hardware"), f"{si(p['chips'])} chips", inp.get("model"),
+        f"context {si(p['context'], 'tokens')}", inp.get("precision"), f"batch {inp['batch']:g}") if x)
+    t = Table(title=f"{report['label']} — {title}")
+    for col in ("running batch", "TPOT", "tokens/s per user", "tokens/s per replica", "$/Mtok"):
+        t.add_column(col, justify="right")
+    t.add_row(f"{report['running_batch']:.4g}", si(v["latency"], "s"),
+              f"{v['tokens_per_second_per_user']:.4g}", si(v["throughput"], "tokens/s"),
+              "no price" if math.isnan(v["cost_per_mtok"]) else f"{v['cost_per_mtok']:.4g}")
+    console.print(t)
+    console.print(f"{_price_words(p['price'], inp)} · the bound (seeds' roofline): drop --predicted",
+                  style="dim")
+    if report["reason"] != "ok":
+        console.print(f"partials undefined: {report['reason']}", style="yellow")
+    console.print(_sensitivity_table(report, "Sensitivities of the prediction (autodiff)"))

@@ -210,21 +210,29 @@ READINGS = {"bound": "bound: the seeds' roofline (datasheet peaks, every efficie
 
 
 def predicted_trees(pt: Point) -> tuple[Any, Any, Any]:
-    """(hardware, model, Engine) of the prediction at a point: the point's hardware, the model
-    extended with its layers and experts (the physics the calibration needs; knobs set or
-    scaled on the model carried over), the shipped calibration's Engine for its weights."""
+    """(hardware, model, Engine) of the prediction at a point: the point's hardware with the
+    replica's link laid out as a sweep's ``layout: auto`` (ep for MoE, tp for dense — what
+    ``physics: calibrated`` sweeps use), the model extended with its layers and experts (the
+    physics the calibration needs; knobs set or scaled on the model carried over), the shipped
+    calibration's Engine for its weights."""
     from rooflax import core as rc
     from rooflax.core import parallel
     from rooflax.sweeps import calibration
+    from rooflax.sweeps.efficiency import replica_link_bw
 
     cat = _catalogs()
     arch = cat.architecture(pt.meta["model"])
     model = parallel.extended_model(arch, weights=pt.meta["weights"], kv=pt.meta["kv_precision"])
-    for knob in {**pt.meta["set"], **pt.meta["scale"]}:
+    knobs = {**pt.meta["set"], **pt.meta["scale"]}
+    for knob in knobs:
         tree, field = rc.KNOBS[knob]
         if tree == "model":
             model = model.replace(**{field: getattr(pt.model, field)})
-    return pt.hw, model, calibration.engine_for(pt.meta["weights"])
+    hw = pt.hw
+    if "link_bw" not in knobs:
+        hw = hw.replace(link_bw=replica_link_bw(pt.meta["hardware"].removesuffix(" (modified)"), float(hw.chips)))
+    hw = parallel.layout(hw, "ep" if arch.is_moe else "tp")
+    return hw, model, calibration.engine_for(pt.meta["weights"])
 
 
 def check_predicted(name: str) -> None:

@@ -14,11 +14,15 @@ def _fail(msg: str) -> None:
 
 
 def _reading(ds) -> str:
-    """Which number a cube holds: the seeds' bound, or the extended model at default efficiencies
-    (neither is the calibrated prediction of ``core.predict``)."""
+    """Which number the summary (B*, $/Mtok at B*) shows: the seeds' bound, or the extended model at
+    default efficiencies — never the calibrated prediction of ``core.predict``, which a
+    ``physics: calibrated`` cube holds for its step-time variables only."""
     physics = json.loads(ds.attrs.get("rooflax_config", "{}")).get("physics", "seeds")
     if physics == "seeds":
         return "reading: the bound (the seeds' roofline at datasheet peaks)"
+    if physics == "calibrated":
+        return ("reading: the bound (B* has no calibrated closed form; the cube's step-time "
+                "variables are the calibrated prediction: attribute reading)")
     return f"reading: physics {physics} (default efficiencies; not the calibrated prediction)"
 
 

@@ -73,6 +73,7 @@ def _kernel(dims: tuple[str, ...], values: tuple[str, ...], sens, dtype: str, va
     import jax.numpy as jnp
 
     from rooflax.core import optimum as opt
+    from rooflax.core import predict
     from rooflax.core import roofline as rl
 
     from .config import BATCH_OUTPUTS, OPTIMUM_OUTPUTS
@@ -87,9 +88,13 @@ def _kernel(dims: tuple[str, ...], values: tuple[str, ...], sens, dtype: str, va
         full = jnp.broadcast_shapes(*(jnp.shape(x) for x in jax.tree.leaves(trees)))
         nob = tuple(1 if i == bax else n for i, n in enumerate(full))
         nobc = tuple(1 if i in (bax, cax) else n for i, n in enumerate(nob))
+        # physics: calibrated — the prediction (core.predict) for the quantities it covers
+        predicted = predict.outputs(hw, m, wl, trees["eng"]) if "eng" in trees else {}
         out = {}
         for name in values:
-            if name in BATCH_OUTPUTS:
+            if name in predicted:
+                out[name] = jnp.broadcast_to(predicted[name], full)
+            elif name in BATCH_OUTPUTS:
                 fn = getattr(rl, name, None) or getattr(opt, name)
                 out[name] = jnp.broadcast_to(fn(hw, m, wl), full)
             elif name in OPTIMUM_OUTPUTS:

@@ -46,6 +46,7 @@ from pydantic import (
     model_validator,
 )
 
+from rooflax.core import predict
 from rooflax.core import quantities as Q
 from rooflax.core.specs import PRECISION_BYTES
 
@@ -61,6 +62,8 @@ OPTIMUM_OUTPUTS = Q.quantities_of("optimum")
 #: Quantities with neither batch nor context.
 STATIC_OUTPUTS = Q.quantities_of("static")
 ALL_OUTPUTS = BATCH_OUTPUTS + OPTIMUM_OUTPUTS + STATIC_OUTPUTS
+#: The per-point quantities ``physics: calibrated`` computes as the prediction.
+PREDICTED_OUTPUTS = predict.OUTPUTS
 SENS_OUTPUTS = Q.SENSITIVITY_OUTPUTS
 KNOBS = Q.SENSITIVITY_KNOBS
 #: Extended-physics scalar knobs a config may set (scalar) or sweep (list/range), in dim order:
@@ -461,19 +464,23 @@ class SweepConfig(_Frozen):
     target_block_points: int = Field(4_000_000, ge=1000, description="points per block when chunks are not given")
     store: str | None = Field(None, description="Zarr store path (default: out/<config stem>.zarr)")
     dtype: Literal["float32", "float64"] = "float32"
-    physics: Literal["seeds", "extended"] = Field(
+    physics: Literal["seeds", "extended", "calibrated"] = Field(
         "seeds", description="seeds: the seeds' decode step (catalog peaks, one big chip); extended: "
-        "attention FLOPs, default efficiencies, the scale-up link and a multi-chip layout")
+        "attention FLOPs, default efficiencies, the scale-up link and a multi-chip layout; calibrated: "
+        "the prediction of core.predict with the shipped calibration for t_step, latency, throughput, "
+        "tokens_per_second_per_user, cost_per_token and cost_per_mtok (each variable's 'reading' "
+        "attribute says prediction), the bound for every other variable")
     price: Annotated[str, BeforeValidator(_price_spec)] = Field(
         DEFAULT_PRICE, description="price basis of catalog chips: tco-neocloud | tco-hyperscaler | "
         "rental-3yr | market-low | market-high, several joined by commas (first the chip has), or a "
         "price such as '8 $/h' for every chip; a chip without one gets NaN ('no price')")
     layout: Annotated[str, BeforeValidator(_choice("layouts", LAYOUTS))] | None = Field(
         None, description="replica layout (core.parallel.layout); auto: ep for MoE architectures, tp for "
-        "dense ones and for models given by counts. Default: auto with physics extended, one-chip with seeds")
+        "dense ones and for models given by counts. Default: auto with physics extended or calibrated, "
+        "one-chip with seeds")
 
     def layout_kind(self) -> str:
-        return self.layout or ("auto" if self.physics == "extended" else "one-chip")
+        return self.layout or ("one-chip" if self.physics == "seeds" else "auto")
 
     def normalized_json(self) -> str:
         """The config as canonical JSON (what the cube's ``rooflax_config`` attr holds).

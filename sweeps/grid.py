@@ -205,6 +205,8 @@ def _catalog_chip(cfg: C.SweepConfig, name: str, chips: float | None) -> tuple[l
     pr = catalogs.price(name, cfg.price)
     if cfg.physics == "extended":  # default efficiencies and the scale-up link
         from .efficiency import hardware as make
+    elif cfg.physics == "calibrated":
+        make = _calibrated_chip
     else:
         make = catalogs.hardware
     comp = [_compute_precision(name, p, compute) for p in precisions]
@@ -214,6 +216,16 @@ def _catalog_chip(cfg: C.SweepConfig, name: str, chips: float | None) -> tuple[l
                  "hardware_source": _source(entry), "power_kw": catalogs.power_kw(name)[0],
                  "price_basis": pr.basis + (" (placeholder)" if pr.placeholder else ""),
                  "price_source": pr.source}
+
+
+def _calibrated_chip(name: str, *, precision: str, chips: float | None,
+                     price_per_hour: float | None) -> Hardware:
+    """Catalog peaks with the replica's link: the hardware the calibration was fitted on
+    (``sweeps.calibration``'s rows; its Engine carries the realized efficiencies)."""
+    from .efficiency import replica_link_bw
+
+    hw = catalogs.hardware(name, precision=precision, chips=chips, price_per_hour=price_per_hour)
+    return hw.replace(link_bw=replica_link_bw(name, float(hw.chips)))
 
 
 def _inline_chip(cfg: C.SweepConfig, item: C.InlineHardware,
@@ -363,7 +375,7 @@ def _model_list(cfg: C.SweepConfig, dims: list[str]):
     precisions, kv, _ = _precisions(cfg.axes)
     rows, moe, labels, sources, sizes = [], [], [], [], _sizes(cfg, dims)
     for item in cfg.axes.model:
-        row, is_moe = _model_item(item, precisions, kv, cfg.physics == "extended")
+        row, is_moe = _model_item(item, precisions, kv, cfg.physics != "seeds")
         rows.append(row)
         moe.append(is_moe)
         labels.append(item if isinstance(item, str) else item.name)
@@ -430,15 +442,27 @@ def _laid_out(hw: Hardware, kind: str, moe: np.ndarray) -> Hardware:
 
 def _layout(cfg: C.SweepConfig, dims: list[str], hw: Hardware, moe: np.ndarray,
             hw_dims: tuple[str, ...], m_dims: tuple[str, ...]) -> tuple[Hardware, dict[str, Extra]]:
-    """(hw with dp, expert_replicas and moe_ep set, the ``dp`` coordinate under extended physics)."""
+    """(hw with dp, expert_replicas and moe_ep set, the ``dp`` coordinate beyond the seeds' physics)."""
     kind = cfg.layout_kind()
     hw = _filled(_laid_out(hw, kind, moe), dims)
-    if kind == "one-chip" or cfg.physics != "extended":
+    if kind == "one-chip" or cfg.physics == "seeds":
         return hw, {}
     own = ("chips",) if C.is_swept(cfg.axes.chips) else hw_dims
     own += m_dims if kind == "auto" else ()
     own, sizes = tuple(d for d in dims if d in own), _sizes(cfg, dims)
     return hw, {"dp": (own, _on(hw.dp, own, dims, sizes), Q.attrs("dp"))}
+
+
+# -- the calibrated engine ---------------------------------------------------------------------
+def _engine(cfg: C.SweepConfig, dims: list[str]) -> Any:
+    """The shipped calibration's Engine (``physics: calibrated``) by weights precision, leaves
+    over the plan's dims; decode only (no prompts interleaved: a sweep has no isl/osl)."""
+    from .calibration import engine_for
+
+    engines = [engine_for(p) for p in _precisions(cfg.axes)[0]]
+    if "precision" not in dims:
+        return _filled(engines[0], dims)
+    return jax.tree.map(lambda *xs: _along(np.asarray(xs, dtype=np.float64), "precision", dims), *engines)
 
 
 # -- variables and chunks ----------------------------------------------------------------------
@@ -449,9 +473,18 @@ def _value_specs(cfg: C.SweepConfig, dims: list[str]) -> dict[str, VarSpec]:
     out = {}
     for name in cfg.outputs.values:
         d = tuple(dims) if name in C.BATCH_OUTPUTS else no_b if name in C.OPTIMUM_OUTPUTS else no_bc
-        attrs = {**Q.attrs(name), **Q.flag_attrs(name)}
+        attrs = {**Q.attrs(name), **Q.flag_attrs(name), **_reading(cfg, name)}
         out[name] = VarSpec(d, INT_VARS.get(name, cfg.dtype), attrs)
     return out
+
+
+def _reading(cfg: C.SweepConfig, name: str) -> dict[str, str]:
+    """A variable's ``reading``: the prediction (``physics: calibrated``, the quantities it
+    covers) or the bound (the seeds' roofline, at this physics' peaks and layout)."""
+    if cfg.physics == "calibrated" and name in C.PREDICTED_OUTPUTS:
+        return {"reading": "prediction", "comment": "core.predict with the shipped calibration "
+                "(sweeps/catalog/calibration.yaml), decode only (no prompts interleaved)"}
+    return {"reading": "bound"}
 
 
 def _sensitivity_specs(cfg: C.SweepConfig, dims: list[str]) -> dict[str, VarSpec]:
@@ -497,7 +530,10 @@ def build(cfg: C.SweepConfig) -> Plan:
     coords.update(**knob_coords, **m_coords, **wl_coords)
     extra.update(**knob_extra, **layout_extra, **m_extra)
     s = cfg.outputs.sensitivities
-    return Plan(dims=dims, coords=coords, trees={"hw": hw, "m": m, "wl": wl}, extra_coords=extra,
+    trees = {"hw": hw, "m": m, "wl": wl}
+    if cfg.physics == "calibrated":
+        trees["eng"] = _engine(cfg, dims)
+    return Plan(dims=dims, coords=coords, trees=trees, extra_coords=extra,
                 variables={**_value_specs(cfg, dims), **_sensitivity_specs(cfg, dims)},
                 chunks=_chunks(cfg, dims, coords), values=tuple(cfg.outputs.values),
                 sens=None if s is None else (tuple(s.of), tuple(s.knobs), tuple(s.kind)),

@@ -1,0 +1,101 @@
+"""`physics: calibrated`: a sweep whose step-time quantities are the calibrated prediction.
+
+The cube written by `rooflax sweep` is checked against core.predict composed by hand from the
+catalog (peaks, the replica's link, layout ep for MoE / tp for dense, the extended model, the
+shipped calibration's Engine), against `rooflax query --predicted` on the same points, and its
+variables say which number they hold (`reading`)."""
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+from typer.testing import CliRunner
+
+from rooflax.core import parallel, predict
+from rooflax.core import roofline as rl
+from rooflax.core.specs import Workload
+from rooflax.results.cli import app
+from rooflax.sweeps import calibration, catalogs
+from rooflax.sweeps import efficiency as eff
+
+CONFIG = {
+    "name": "calibrated", "physics": "calibrated", "dtype": "float64",
+    "axes": {"hardware": ["h100-sxm", "h200"], "model": ["deepseek-v3", "llama-3.1-70b"],
+             "batch": [1, 8, 64, 512], "context": [1024, 8192], "chips": 8,
+             "precision": ["fp8", "bf16"]},
+    "outputs": {"values": ["t_step", "latency", "throughput", "cost_per_mtok", "t_memory", "b_star"]},
+}
+
+
+@pytest.fixture(scope="module")
+def cube(tmp_path_factory) -> xr.Dataset:
+    d = tmp_path_factory.mktemp("calibrated")
+    cfg = d / "calibrated.yaml"
+    cfg.write_text(yaml.safe_dump({**CONFIG, "store": str(d / "calibrated.zarr")}))
+    r = CliRunner().invoke(app, ["sweep", str(cfg), "--quiet"])
+    assert r.exit_code == 0, r.output
+    return xr.open_zarr(d / "calibrated.zarr")
+
+
+def _by_hand(hw_name: str, model_name: str, weights: str, context: float):
+    hw = catalogs.hardware(hw_name, chips=8.0, precision=weights)
+    hw = hw.replace(link_bw=eff.replica_link_bw(hw_name, 8.0))
+    arch = catalogs.architecture(model_name)
+    hw = parallel.layout(hw, "ep" if arch.is_moe else "tp")
+    model = parallel.extended_model(arch, weights=weights, kv="bf16")
+    wl = Workload(batch=np.array([1.0, 8.0, 64.0, 512.0]), context=context)
+    return hw, model, wl, calibration.engine_for(weights)
+
+
+@pytest.mark.parametrize("hw_name,model_name,weights", [
+    ("h200", "deepseek-v3", "fp8"), ("h100-sxm", "llama-3.1-70b", "bf16"), ("h100-sxm", "deepseek-v3", "bf16")])
+def test_prediction_variables_are_core_predict(cube, hw_name, model_name, weights):
+    hw, model, wl, eng = _by_hand(hw_name, model_name, weights, 8192.0)
+    at = dict(hardware=hw_name, model=model_name, precision=weights, context=8192)
+    step = np.asarray(predict.step_time(hw, model, wl, eng))
+    np.testing.assert_allclose(cube.t_step.sel(**at).values, step, rtol=1e-12)
+    np.testing.assert_allclose(cube.latency.sel(**at).values, step, rtol=1e-12)  # no drafting: τ = 1
+    running = np.asarray(predict.running_batch(hw, model, wl, eng))
+    np.testing.assert_allclose(cube.throughput.sel(**at).values, running / step, rtol=1e-12)
+    # every other variable stays the bound, at the same peaks, layout and model
+    np.testing.assert_allclose(cube.t_memory.sel(**at).values,
+                               np.asarray(rl.t_memory(hw, model, wl)), rtol=1e-12)
+
+
+def test_variables_say_which_number_they_hold(cube):
+    for name in ("t_step", "latency", "throughput", "cost_per_mtok"):
+        assert cube[name].attrs["reading"] == "prediction", name
+        assert "calibration" in cube[name].attrs["comment"]
+    for name in ("t_memory", "b_star"):
+        assert cube[name].attrs["reading"] == "bound", name
+
+
+def test_query_predicted_reads_the_same_prediction(cube):
+    r = CliRunner().invoke(app, ["query", "t_step", "cost_per_mtok", "--predicted", "-H", "h200", "-n", "8",
+                                 "-m", "deepseek-v3", "-p", "fp8", "-L", "1024", "-B", "1,8,64,512",
+                                 "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["rows"]
+    at = dict(hardware="h200", model="deepseek-v3", precision="fp8", context=1024)
+    np.testing.assert_allclose([row["t_step"] for row in rows], cube.t_step.sel(**at).values, rtol=1e-12)
+    np.testing.assert_allclose([row["cost_per_mtok"] for row in rows],
+                               cube.cost_per_mtok.sel(**at).values, rtol=1e-12)
+
+
+def test_a_seeds_cube_is_unchanged_by_the_option(tmp_path):
+    """physics: seeds (the default) still writes the bound, labelled so."""
+    cfg = tmp_path / "seeds.yaml"
+    seeds = {**CONFIG, "physics": "seeds", "store": str(tmp_path / "seeds.zarr")}
+    cfg.write_text(yaml.safe_dump(seeds))
+    r = CliRunner().invoke(app, ["sweep", str(cfg), "--quiet"])
+    assert r.exit_code == 0, r.output
+    ds = xr.open_zarr(tmp_path / "seeds.zarr")
+    assert ds.t_step.attrs["reading"] == "bound"
+    hw = catalogs.hardware("h200", chips=8.0, precision="fp8")
+    model = catalogs.model("deepseek-v3", weights="fp8", kv="bf16")
+    wl = Workload(batch=np.array([1.0, 8.0, 64.0, 512.0]), context=8192.0)
+    np.testing.assert_allclose(ds.t_step.sel(hardware="h200", model="deepseek-v3", precision="fp8",
+                                             context=8192).values,
+                               np.asarray(rl.t_step(hw, model, wl)), rtol=1e-12)

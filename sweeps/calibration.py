@@ -115,7 +115,8 @@ def _row_trees(m: Measurement) -> tuple[Hardware, Model, Workload, dict[str, flo
                     expert_replicas=1.0,
                     moe_ep=1.0 if m.moe_ep > 1 else 0.0)
     model = _model(model_key, m.weights, m.experts, m.kv)
-    wl = Workload(batch=float(m.batch), context=m.isl + m.osl / 2.0, prompt=float(m.isl))
+    wl = Workload(batch=float(m.batch), context=m.isl + m.osl / 2.0, prompt=float(m.isl),
+                  spec_k=float(m.spec_k), spec_alpha=float(m.spec_alpha))
     extra = {"osl": m.osl if m.mode == "agg" else math.inf,
              "class": NAMES.index(_bits_class(m.weights))}
     return hw, model, wl, extra

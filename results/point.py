@@ -272,7 +272,8 @@ def predicted_trees(pt: Point) -> tuple[Any, Any, Any]:
         tree, field = rc.KNOBS[knob]
         if tree == "model":
             model = model.replace(**{field: getattr(pt.model, field)})
-    return pt.hw, model, calibration.engine_for(pt.meta["weights"])
+    return pt.hw, model, calibration.engine_for(pt.meta["weights"],
+                                                prefill_skip=calibration.prefill_skip_of(arch))
 
 
 def check_predicted(name: str) -> None:

@@ -95,6 +95,16 @@ def test_fixed_time_and_prefill_closed_forms():
     t1 = predict.step_time(hw, model, big, predict.Engine(osl=1024.0))
     extra = 16384 / 1024 * 1024 * (model.n_active + model.attn_flops_per_ctx_token * 1024 / 4)
     assert float(t1 - t0) == pytest.approx(float(extra / hw.replica_macs), rel=1e-9)
+    # the embedding lookup and LM head (prefill_skip weights) are not multiplied per prompt token
+    t2 = predict.step_time(hw, model, big, predict.Engine(osl=1024.0, prefill_skip=1e9))
+    assert float(t1 - t2) == pytest.approx(16384 / 1024 * 1024 * 1e9 / float(hw.replica_macs),
+                                           rel=1e-9)
+
+
+def test_prefill_skip_is_embedding_and_lm_head():
+    """Llama-3.1-8B (HF config: vocab 128256, hidden 4096, untied): 2·V·d weights skipped."""
+    arch = catalogs.architecture("llama-3.1-8b")
+    assert C.prefill_skip_of(arch) == 2 * 128256 * 4096
 
 
 def test_per_kernel_sum_closed_form():

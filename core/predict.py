@@ -15,7 +15,8 @@ prediction equals the bound):
   and GEMMs (``gemm_eff``; ``prefill_eff`` for the interleaved prompts) — fractions of the hardware's bandwidth/FLOPS (callers pick the
   weight-streaming value by the weights' precision);
 * **prefill interleaved in aggregated serving** — each step also prefills the B/osl prompts
-  that start, ``wl.prompt`` tokens each (``osl``: output tokens per request; inf: off);
+  that start, ``wl.prompt`` tokens each (``osl``: output tokens per request; inf: off), without
+  the embedding lookup and LM head of all but the last token (``prefill_skip``);
 * **running batch limited by KV capacity** — at most ``(kv_capacity_fraction·M·n − weights)/KV
   per sequence`` sequences run; the rest queue (``kv_capacity_fraction``; inf: no limit).
 
@@ -68,6 +69,9 @@ class Engine(_Leaves):
     GEMMs, routed experts, attention) of each one's max — kernels run in sequence."""
     expert_max: ArrayLike = 0.0
     """0: experts read = mean touched per rank; 1: the expected maximum over EP ranks."""
+    prefill_skip: ArrayLike = 0.0
+    """Weights of N_active a prompt's tokens never multiply in prefill: the input embedding (a
+    lookup) and the LM head (logits of the last token only), weights."""
     osl: ArrayLike = jnp.inf
     """Output tokens per request in aggregated serving (B/osl prompts start per step); inf: off."""
     kv_capacity_fraction: ArrayLike = jnp.inf
@@ -129,10 +133,12 @@ def running_batch(hw: Hardware, model: Model, wl: Workload, eng: Engine) -> jax.
 
 
 def prefill_macs(model: Model, wl: Workload, eng: Engine) -> jax.Array:
-    """MACs of the prompts interleaved in one step: (B/osl)·P·(N_active + a·P/4), MAC."""
+    """MACs of the prompts interleaved in one step: (B/osl)·P·(N_active − skip + a·P/4), MAC
+    (``skip``: ``prefill_skip``, the embedding lookup and the LM head a prompt token never runs)."""
     starts = rl._safe_div(jnp.asarray(wl.batch), jnp.asarray(eng.osl), 0.0)
     starts = jnp.where(jnp.isfinite(eng.osl), starts, 0.0)
-    per_prompt = wl.prompt * (model.n_active + model.attn_flops_per_ctx_token * wl.prompt / 4.0)
+    per_prompt = wl.prompt * (model.n_active - eng.prefill_skip
+                              + model.attn_flops_per_ctx_token * wl.prompt / 4.0)
     return starts * per_prompt
 
 

@@ -278,10 +278,12 @@ def _jitted():
 
 def engine(dep: Deployment) -> Any:
     """The calibrated Engine of a deployment (aggregated: prompts interleaved; a decode pool: not)."""
-    from rooflax.sweeps import calibration
+    from rooflax.sweeps import calibration, catalogs
 
+    arch = catalogs.architecture(catalogs.resolve_model(dep.model))
     return calibration.engine_for(dep.weights or dep.precision,
-                                  osl=math.inf if dep.prefill is not None else float(dep.osl))
+                                  osl=math.inf if dep.prefill is not None else float(dep.osl),
+                                  prefill_skip=calibration.prefill_skip_of(arch))
 
 
 def _side(hw: Any, model: Any, dep: Deployment, info: dict[str, Any], eng: Any = None) -> dict[str, Any]:

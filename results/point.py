@@ -232,7 +232,8 @@ def predicted_trees(pt: Point) -> tuple[Any, Any, Any]:
     if "link_bw" not in knobs:
         hw = hw.replace(link_bw=replica_link_bw(pt.meta["hardware"].removesuffix(" (modified)"), float(hw.chips)))
     hw = parallel.layout(hw, "ep" if arch.is_moe else "tp")
-    return hw, model, calibration.engine_for(pt.meta["weights"])
+    return hw, model, calibration.engine_for(pt.meta["weights"],
+                                             prefill_skip=calibration.prefill_skip_of(arch))
 
 
 def check_predicted(name: str) -> None:

@@ -97,6 +97,12 @@ def compute_precision(hw_key: str, precision: str) -> str:
     return "bf16"
 
 
+def prefill_skip_of(arch: Any) -> float:
+    """Weights of N_active a prompt token never multiplies in prefill, weights: the input
+    embedding (a lookup) and the LM head (only the last token's logits are computed)."""
+    return float(arch.embedding_params() + arch.lm_head_params())
+
+
 @functools.cache
 def _model(model_key: str, weights: str, experts: str, kv: str) -> Model:
     arch = catalogs.architecture(model_key)
@@ -115,9 +121,11 @@ def _row_trees(m: Measurement) -> tuple[Hardware, Model, Workload, dict[str, flo
                     expert_replicas=1.0,
                     moe_ep=1.0 if m.moe_ep > 1 else 0.0)
     model = _model(model_key, m.weights, m.experts, m.kv)
-    wl = Workload(batch=float(m.batch), context=m.isl + m.osl / 2.0, prompt=float(m.isl))
+    wl = Workload(batch=float(m.batch), context=m.isl + m.osl / 2.0, prompt=float(m.isl),
+                  spec_k=float(m.spec_k), spec_alpha=float(m.spec_alpha))
     extra = {"osl": m.osl if m.mode == "agg" else math.inf,
-             "class": NAMES.index(_bits_class(m.weights))}
+             "class": NAMES.index(_bits_class(m.weights)),
+             "skip": prefill_skip_of(catalogs.architecture(model_key))}
     return hw, model, wl, extra
 
 
@@ -132,6 +140,7 @@ class Rows:
     osl: jax.Array
     weight_class: np.ndarray   # index into NAMES of each row's weight-streaming efficiency
     measured_s: np.ndarray     # measured TPOT, s
+    skip: np.ndarray           # weights prefill never multiplies (:func:`prefill_skip_of`)
 
 
 def _stack_np(items: list[Any]) -> Any:
@@ -145,7 +154,8 @@ def rows(items: Sequence[Measurement]) -> Rows:
     hw, model, wl = (_stack_np([t[i] for t in trees]) for i in range(3))
     return Rows(list(items), hw, model, wl, jnp.asarray([t[3]["osl"] for t in trees]),
                 np.asarray([t[3]["class"] for t in trees]),
-                np.asarray([m.value * 1e-3 for m in items]))
+                np.asarray([m.value * 1e-3 for m in items]),
+                np.asarray([t[3]["skip"] for t in trees]))
 
 
 def engine_of(theta: jax.Array, r: Rows) -> predict.Engine:
@@ -155,17 +165,19 @@ def engine_of(theta: jax.Array, r: Rows) -> predict.Engine:
     theta = jnp.broadcast_to(jnp.reshape(theta, (len(NAMES), -1)), (len(NAMES), n))
     cls = jnp.asarray(r.weight_class)[None, :]
     t = dict(zip(NAMES, theta, strict=True))
-    return _engine(t, jnp.take_along_axis(theta, cls, 0)[0], r.osl)
+    return _engine(t, jnp.take_along_axis(theta, cls, 0)[0], r.osl, jnp.asarray(r.skip))
 
 
-def _engine(t: dict[str, Any], weight_bw_eff: Any, osl: Any) -> predict.Engine:
+def _engine(t: dict[str, Any], weight_bw_eff: Any, osl: Any, skip: Any = 0.0) -> predict.Engine:
     """The :class:`Engine` of calibrated parameters ``t`` (name → value), its weight-streaming
-    efficiency already picked by weight precision: one construction for rows and deployments."""
+    efficiency already picked by weight precision, ``skip`` the model's :func:`prefill_skip_of`:
+    one construction for rows and deployments."""
     return predict.Engine(
         t_layer=t["t_layer"], t_moe_layer=t["t_moe_layer"], t_overhead=t["t_overhead"],
         t_seq=t["t_seq"], weight_bw_eff=weight_bw_eff, kv_bw_eff=t["kv_bw_eff"],
         gemm_eff=t["gemm_eff"], prefill_eff=t["prefill_eff"], attn_eff=t["attn_eff"],
-        per_kernel=1.0, expert_max=1.0, osl=osl, kv_capacity_fraction=KV_CAPACITY_FRACTION)
+        prefill_skip=skip, per_kernel=1.0, expert_max=1.0, osl=osl,
+        kv_capacity_fraction=KV_CAPACITY_FRACTION)
 
 
 def predicted_s(theta: jax.Array, r: Rows) -> jax.Array:
@@ -251,7 +263,7 @@ def subset(r: Rows, mask: np.ndarray) -> Rows:
     idx = np.flatnonzero(mask)
     take = functools.partial(jax.tree.map, lambda a: jnp.asarray(a)[idx] if jnp.ndim(a) else a)
     return Rows([r.items[i] for i in idx], take(r.hw), take(r.model), take(r.wl),
-                jnp.asarray(r.osl)[idx], r.weight_class[idx], r.measured_s[idx])
+                jnp.asarray(r.osl)[idx], r.weight_class[idx], r.measured_s[idx], r.skip[idx])
 
 
 #: Loader rules whose rows carry an inferred (not stated) running batch: predicted and validated,
@@ -308,16 +320,17 @@ def _cached(path: str) -> Calibration:
 
 
 def engine_for(weights: str, *, osl: float = math.inf, engine: str | None = None,
-               path: str | Path | None = None) -> predict.Engine:
+               path: str | Path | None = None, prefill_skip: float = 0.0) -> predict.Engine:
     """The calibrated :class:`Engine` of any deployment (what "prediction" means everywhere).
 
     The parameters are shared by every chip and model; a deployment picks only the weight-streaming
     efficiency by its weights' precision (``weights``: a :data:`core.specs` precision name) and the
     interleaved prefill by its output length (``osl``, tokens per request, aggregated serving;
-    inf: a disaggregated decode pool). ``engine``: that engine's parameters if the file has them;
+    inf: a disaggregated decode pool; ``prefill_skip``: :func:`prefill_skip_of` the model's
+    architecture). ``engine``: that engine's parameters if the file has them;
     ``path``: a calibration file (default: :func:`shipped_path`). Apply it to the *bound's*
     hardware (datasheet peaks), as :func:`predicted_s` does for a measured row.
     """
     cal = _cached(str(Path(path) if path is not None else shipped_path()))
     t = dict(zip(NAMES, map(float, cal.theta(engine)), strict=True))
-    return _engine(t, t[_bits_class(weights)], float(osl))
+    return _engine(t, t[_bits_class(weights)], float(osl), float(prefill_skip))

@@ -52,6 +52,11 @@ RULES: dict[str, str] = {
     "disagg-batch-from-concurrency": "disagg rows without decode_batch_size: running batch per decode "
                                      "worker = silicon_concurrency / decode_num_workers (1 worker "
                                      "when not stated)",
+    "disagg-mtp-assumed": "disagg rows without decode_batch_size (the InferenceX disaggregated "
+                          "sweeps, which run their DeepSeek recipes with MTP but do not record it): "
+                          "speculative decoding with SPEC_K drafted token per step accepted with "
+                          "probability SPEC_ALPHA (DeepSeek-V3's one MTP module, its reported "
+                          "85-90% acceptance); predicted, never fitted",
     "concurrency-not-recorded": "the source records no silicon_concurrency (and the id none): the "
                                 "running batch is the table's batch_size, unverified",
     "precision-missing": "precision columns empty: the checkpoint's native precision (bf16)",
@@ -68,6 +73,12 @@ RULES: dict[str, str] = {
     "tpot-from-throughput": "measured output tok/s per GPU (batch/(TPOT·chips)) or per user (1/TPOT) "
                             "read as the TPOT it implies at the stated running batch",
 }
+
+#: Speculative decoding assumed by rule ``disagg-mtp-assumed``: tokens drafted per step (DeepSeek-V3's
+#: one MTP module, ``num_nextn_predict_layers`` = 1) and the probability a drafted token is accepted
+#: (DeepSeek-V3 technical report, arXiv:2412.19437 §5.4.3: 85-90% for the second token).
+SPEC_K = 1.0
+SPEC_ALPHA = 0.85
 
 _QUANT = {"fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4", "fp4": "nvfp4", "mxfp4": "mxfp4",
           "bf16": "bf16", "fp16": "fp16", "int8": "int8"}
@@ -99,6 +110,8 @@ class Measurement(BaseModel):
     concurrency: float | None = Field(None, description="requests in flight in the whole run")
     batch: float = Field(gt=0, description="running batch of one replica, sequences")
     mode: Mode = "agg"
+    spec_k: float = Field(0.0, ge=0, description="speculative tokens drafted per step (MTP); 0: off")
+    spec_alpha: float = Field(0.0, ge=0, lt=1, description="probability a drafted token is accepted")
     quantity: Quantity = "tpot_ms"
     value: float = Field(gt=0)
     ttft_ms: float | None = Field(None, description="the run's measured TTFT (queueing evidence)")
@@ -221,7 +234,7 @@ def _disagg_layout(row: dict[str, str], moe: bool) -> tuple[dict[str, int], floa
     conc = _source_field(row.get("silicon_data_source", ""), "silicon_concurrency")
     if conc is None:
         return layout, None, rules
-    rules.append("disagg-batch-from-concurrency")
+    rules += ["disagg-batch-from-concurrency", "disagg-mtp-assumed"]
     return layout, conc / _int(_num(row, "decode_num_workers")), rules
 
 
@@ -258,6 +271,7 @@ def measurement_from_row(row: dict[str, str]) -> Measurement | Skipped:
         return Skipped(row_id=rid, reason=f"mode: expected agg or disagg, found {mode!r}")
     prec, prules = _precisions(row)
     isl, osl = _num(row, "isl"), _num(row, "osl")
+    spec = ({"spec_k": SPEC_K, "spec_alpha": SPEC_ALPHA} if "disagg-mtp-assumed" in rules else {})
     try:
         return Measurement(
             row_id=rid, source=source, engine=(row.get("backend") or "").strip().lower(),
@@ -265,7 +279,7 @@ def measurement_from_row(row: dict[str, str]) -> Measurement | Skipped:
             hardware=(row.get("system") or "").strip(), model=model, **layout, **prec,
             isl=isl or 0.0, osl=osl or 0.0, concurrency=conc, batch=batch,
             mode="agg" if mode == "agg" else "disagg-decode", quantity="tpot_ms", value=tpot,
-            ttft_ms=_num(row, "silicon_ttft_ms"), rules=rules + prules)
+            ttft_ms=_num(row, "silicon_ttft_ms"), rules=rules + prules, **spec)
     except ValidationError as exc:
         err = exc.errors()[0]
         return Skipped(row_id=rid, reason=f"{'.'.join(map(str, err['loc']))}: {err['msg']}")

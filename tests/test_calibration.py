@@ -95,6 +95,16 @@ def test_fixed_time_and_prefill_closed_forms():
     t1 = predict.step_time(hw, model, big, predict.Engine(osl=1024.0))
     extra = 16384 / 1024 * 1024 * (model.n_active + model.attn_flops_per_ctx_token * 1024 / 4)
     assert float(t1 - t0) == pytest.approx(float(extra / hw.replica_macs), rel=1e-9)
+    # the embedding lookup and LM head (prefill_skip weights) are not multiplied per prompt token
+    t2 = predict.step_time(hw, model, big, predict.Engine(osl=1024.0, prefill_skip=1e9))
+    assert float(t1 - t2) == pytest.approx(16384 / 1024 * 1024 * 1e9 / float(hw.replica_macs),
+                                           rel=1e-9)
+
+
+def test_prefill_skip_is_embedding_and_lm_head():
+    """Llama-3.1-8B (HF config: vocab 128256, hidden 4096, untied): 2·V·d weights skipped."""
+    arch = catalogs.architecture("llama-3.1-8b")
+    assert C.prefill_skip_of(arch) == 2 * 128256 * 4096
 
 
 def test_per_kernel_sum_closed_form():
@@ -180,8 +190,25 @@ def test_rule_disagg_batch_and_skip_reason():
     a, b, c = (M.measurement_from_row(r) for r in rows)
     assert a.mode == "disagg-decode" and (a.chips, a.batch) == (8, 288)
     assert "disagg-batch-from-concurrency" in a.rules
+    assert "disagg-mtp-assumed" in a.rules and (a.spec_k, a.spec_alpha) == (1.0, 0.85)
     assert (b.chips, b.attention_dp, b.batch) == (8, 8, 128)
+    assert "disagg-mtp-assumed" not in b.rules and b.spec_k == 0.0  # decode batch stated: no MTP
     assert isinstance(c, M.Skipped) and "acme/NoSuchModel" in c.reason
+
+
+def test_assumed_mtp_divides_the_step_by_accepted_tokens():
+    """Rule disagg-mtp-assumed: the row's TPOT is its step (2 tokens verified per sequence) over
+    1 + α accepted tokens (k = 1: (1 − α²)/(1 − α)), the step from the same row without MTP but
+    its batch doubled in compute and expert touches — checked at batch 1 where weights dominate."""
+    (row,) = _rows("r1,model=DeepSeek-R1; silicon_concurrency=1,trtllm,1,deepseek-ai/DeepSeek-R1,"
+                   "h200_sxm,fp8,disagg,1024,1024,fp8,fp8,,,,,,,,,8,1,1,1,8,,,8,1,1,1,8,1691,25.2")
+    m = M.measurement_from_row(row)
+    r = C.rows([m])
+    theta = jnp.asarray(C.load().theta())
+    step = predict.step_time(r.hw, r.model, r.wl, C.engine_of(theta, r))
+    np.testing.assert_allclose(C.predicted_s(theta, r), step / (1.0 + M.SPEC_ALPHA), rtol=1e-12)
+    off = C.rows([m.model_copy(update={"spec_k": 0.0, "spec_alpha": 0.0})])
+    assert float(C.predicted_s(theta, r)[0]) < float(C.predicted_s(theta, off)[0])
 
 
 def test_yaml_round_trip(tmp_path):

@@ -41,6 +41,9 @@ def _shipped_engine(osl: float) -> predict.Engine:
     return predict.Engine(t_layer=v["t_layer"], t_moe_layer=v["t_moe_layer"], t_overhead=v["t_overhead"], t_seq=v["t_seq"],
                           weight_bw_eff=v["weight_bw_eff_8"], kv_bw_eff=v["kv_bw_eff"], gemm_eff=v["gemm_eff"],
                           prefill_eff=v["prefill_eff"], attn_eff=v["attn_eff"], per_kernel=1.0,
+                          # prompts skip DeepSeek-V3's embedding lookup and LM head (vocab 129280,
+                          # hidden 7168, untied: config_671B.json) but for the last token
+                          prefill_skip=2 * 129280 * 7168,
                           expert_max=doc["fixed"]["expert_max"], osl=osl,
                           kv_capacity_fraction=doc["fixed"]["kv_capacity_fraction"])
 

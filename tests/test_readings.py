@@ -74,7 +74,9 @@ def test_engine_for_is_the_engine_of_a_measured_row():
                         experts=weights, isl=1024, osl=2048, batch=16, mode=mode, value=20.0)
         rows = calibration.rows([m])
         want = calibration.engine_of(jnp.asarray(cal.theta()), rows)
-        got = calibration.engine_for(weights, osl=2048.0 if mode == "agg" else math.inf)
+        skip = calibration.prefill_skip_of(catalogs.architecture("deepseek-v3"))
+        got = calibration.engine_for(weights, osl=2048.0 if mode == "agg" else math.inf,
+                                     prefill_skip=skip)
         for field in predict.Engine.__dataclass_fields__:
             leaf = jnp.ravel(jnp.asarray(getattr(want, field)))[0]
             assert float(getattr(got, field)) == pytest.approx(float(leaf)), field

@@ -26,6 +26,18 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _float64_on() -> None:
+    """Every command computes in float64 (rooflax.core never flips it on import). JAX reads
+    ``JAX_ENABLE_X64`` when it is first imported, so the commands that never import it
+    (``--help``, ``--version``, plots of saved cubes) do not pay ≈1 s for it here; a sweep's Dask
+    workers inherit it (and each block task turns it on anyway: ``sweeps.compute``)."""
+    os.environ["JAX_ENABLE_X64"] = "1"
+    if "jax" in sys.modules:  # already imported (e.g. the CLI called from Python): flip it now
+        from rooflax.core import enable_x64
+
+        enable_x64()
+
+
 class GuardedGroup(TyperGroup):
     """The one ``main`` guard of ``rooflax``: usage errors are one line and exit 2; any
     unexpected exception is one line with a hint and exit 1 (the traceback only with
@@ -34,9 +46,7 @@ class GuardedGroup(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         from typer._click import exceptions as click  # typer's own (vendored) click
 
-        from rooflax.core import enable_x64
-
-        enable_x64()  # every command computes in float64 (rooflax.core never flips it on import)
+        _float64_on()
         args = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in args or bool(os.environ.get("ROOFLAX_DEBUG"))
         try:

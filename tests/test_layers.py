@@ -171,3 +171,24 @@ def test_a_block_task_turns_float64_on_in_its_own_process(tmp_path):
             "print(jax.config.jax_enable_x64, v.dtype, repr(v.tolist()))\n")
     out = _fresh(code, pickle.dumps(plan))
     assert out == ["False", f"True float64 {want.tolist()!r}"]
+
+
+def test_the_cli_computes_in_float64_and_version_imports_no_jax():
+    """The CLI's main guard turns float64 on (through JAX_ENABLE_X64, read when a command first
+    imports jax): a query in a fresh process equals this float64 process's value to the last
+    bit; ``--version`` runs without importing jax at all."""
+    import json
+
+    from rooflax import core as rc
+    from rooflax.results.point import build_point
+
+    pt = build_point("h200", "llama-3.1-70b", chips=8, context=33333.0)
+    want = float(rc.b_star(pt.hw, pt.model, pt.wl))
+    out = _fresh("import sys\nfrom rooflax.results.cli import main\n"
+                 "sys.argv = ['rooflax', 'query', 'b_star', '-H', 'h200', '-n', '8', '-m',"
+                 " 'llama-3.1-70b', '-L', '33333', '--json']\n"
+                 "try:\n    main()\nexcept SystemExit:\n    pass\n")
+    assert json.loads("\n".join(out))["rows"][0]["b_star"] == want
+    out = _fresh("import sys\nfrom rooflax.results.cli import main\nsys.argv = ['rooflax', '--version']\n"
+                 "try:\n    main()\nexcept SystemExit:\n    pass\nprint('jax' in sys.modules)\n")
+    assert out[-1] == "False"

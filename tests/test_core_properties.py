@@ -170,6 +170,7 @@ def test_jitted_entry_point_does_not_recompile():
     assert rc.sensitivities._cache_size() == before
 
 
+@pytest.mark.slow  # make test runs it; make test-fast leaves it out (issue 9)
 def test_float32_agrees_with_float64_away_from_boundaries():
     hw, m, wl = _grid(5, 5, 40, 40)
     outs64 = {name: np.asarray(fn(hw, m, wl)) for name, fn in

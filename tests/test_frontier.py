@@ -20,6 +20,7 @@ def res():
                       batches=BATCHES)
 
 
+@pytest.mark.slow  # make test runs it; make test-fast leaves it out (issue 9)
 def test_cheapest_equals_brute_force(res):
     best, cost = None, math.inf
     for dep in F.deployments("h200", "gpt-oss-120b", BASE):

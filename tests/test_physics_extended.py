@@ -227,6 +227,7 @@ def _perturbed(trees, knob, factor):
     return tuple(t if j == i else x for j, x in enumerate(trees))
 
 
+@pytest.mark.slow  # make test runs it; make test-fast leaves it out (issue 9)
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(points(slo=False), st.floats(0.05, 0.9), st.floats(0.5, 3.0), st.floats(1e-6, 3e-5))
 def test_new_knob_sensitivities_match_finite_differences(p, alpha, k, latency):

@@ -198,6 +198,11 @@ def latency(hw: Hardware, model: Model, wl: Workload, eng: Engine) -> jax.Array:
     return step_time(hw, model, wl, eng) / rl.tokens_per_step(wl)
 
 
+def fits(hw: Hardware, model: Model) -> jax.Array:
+    """True where the weights stored fit the replica's HBM (M·n ≥ weights): a step exists."""
+    return rl.weight_store_bytes(hw, model) <= hw.replica_capacity
+
+
 #: What the prediction reports at a workload's batch, each a registry quantity (units there).
 OUTPUTS = ("t_step", "latency", "tokens_per_second_per_user", "throughput", "cost_per_token",
             "cost_per_mtok")
@@ -206,8 +211,9 @@ OUTPUTS = ("t_step", "latency", "tokens_per_second_per_user", "throughput", "cos
 def outputs(hw: Hardware, model: Model, wl: Workload, eng: Engine) -> dict[str, jax.Array]:
     """The prediction at the workload's batch B: the step (s), TPOT = step/τ (s), tokens/s per
     user τ/step, output tokens/s of the replica R·τ/step and $ per output token
-    step·price·n/(R·τ) (and per million), R = :func:`running_batch` (what does not fit queues)."""
-    step = step_time(hw, model, wl, eng)
+    step·price·n/(R·τ) (and per million), R = :func:`running_batch` (what does not fit queues);
+    NaN where the weights do not fit the replica (:func:`fits`): no step to predict."""
+    step = jnp.where(fits(hw, model), step_time(hw, model, wl, eng), jnp.nan)
     tau = rl.tokens_per_step(wl)
     tokens = running_batch(hw, model, wl, eng) * tau
     cost = step * hw.replica_price / tokens

@@ -300,7 +300,9 @@ def _side(hw: Any, model: Any, dep: Deployment, info: dict[str, Any], eng: Any =
 
     out["regime"] = (*rl.REGIMES, FIXED_REGIME)[int(out["regime"])]
     out["price_per_chip_hour"] = float(hw.price) * SECONDS_PER_HOUR
-    if eng is None and out["headroom_b"] < 0:  # the bound has no step past capacity: no number
+    if out["weights_b"] > float(hw.capacity):  # the weights alone do not fit: no step at all
+        out.update(dict.fromkeys((*DECODE_KEYS, "ttft_s", "usd_per_m_input"), math.nan))
+    elif eng is None and out["headroom_b"] < 0:  # the bound has no step past capacity: no number
         out.update(dict.fromkeys(DECODE_KEYS, math.nan))
     return out
 
@@ -320,6 +322,8 @@ def memory(side: dict[str, Any], hw: Any) -> dict[str, float]:
 
 def binding(side: dict[str, float], mem: dict[str, float], dep: Deployment) -> str:
     """What limits the deployment: capacity if it does not fit, else the step's regime."""
+    if mem["weights_b"] > mem["capacity_b"]:
+        return f"does not fit: the weights need {math.ceil(mem['weights_b'] * dep.chips / mem['capacity_b'])} chips"
     if mem["headroom_b"] < 0:
         return (f"capacity: {dep.concurrency:g} sequences do not fit "
                 f"(at most {mem['max_concurrency']:,})")

@@ -243,7 +243,7 @@ def from_prediction(point, *, knobs=None) -> dict[str, Any]:
     from rooflax.core.sensitivity import PREDICTED_OUTPUTS, predicted_sensitivities
 
     from . import programs
-    from .point import DEFAULT_KNOBS, READINGS, predicted_trees
+    from .point import DEFAULT_KNOBS, READINGS, feasibility, predicted_trees
 
     knobs = tuple(knobs or DEFAULT_KNOBS)
     hw, model, eng = predicted_trees(point)
@@ -255,8 +255,9 @@ def from_prediction(point, *, knobs=None) -> dict[str, Any]:
     running = programs.evaluate("predict.running_batch", predict.running_batch, hw, model, point.wl, eng)
     values = {o: _f(s["value"][o]) for o in PREDICTED_OUTPUTS}
     values["cost_per_mtok"] = 1e6 * values["cost_per_token"]
-    bad = not math.isfinite(values["latency"])
-    reason = "the predicted step is not finite" if bad else "ok"
+    why = feasibility(hw, model, point.wl.replace(batch=1.0))[1].item()  # "does not fit: needs N chips"
+    reason = ("ok" if math.isfinite(values["latency"]) else
+              f"infeasible: {why}" if why else "the predicted step is not finite")
     elasticity = {o: {k: _f(s["elasticity"][o][k]) for k in knobs} for o in PREDICTED_OUTPUTS}
     wl = point.wl
     return {
@@ -265,7 +266,7 @@ def from_prediction(point, *, knobs=None) -> dict[str, Any]:
         "inputs": {**point.meta, "context": _f(wl.context), "batch": _f(wl.batch),
                    "slo": _f(wl.slo) if math.isfinite(_f(wl.slo)) else None},
         "parameters": dataclasses.replace(point, model=model).parameters(),
-        "binding": None, "reason": reason, "running_batch": _f(running), "values": values,
+        "binding": None, "reason": reason, "running_batch": _f(running) if reason == "ok" else math.nan, "values": values,
         "units": {"values": {o: Q.units_of(o) for o in values},
                   "knobs": {k: Q.units_of(k) for k in knobs},
                   "partial": {o: {k: Q.sensitivity_attrs("partial", o, k)["units"] for k in knobs}
@@ -288,9 +289,13 @@ def render_prediction(report: dict[str, Any], console) -> None:
     t = Table(title=f"{report['label']} — {title}")
     for col in ("running batch", "TPOT", "tokens/s per user", "tokens/s per replica", "$/Mtok"):
         t.add_column(col, justify="right")
-    t.add_row(f"{report['running_batch']:.4g}", si(v["latency"], "s"),
-              f"{v['tokens_per_second_per_user']:.4g}", si(v["throughput"], "tokens/s"),
-              "no price" if math.isnan(v["cost_per_mtok"]) else f"{v['cost_per_mtok']:.4g}")
+    def num(x: float) -> str:
+        return f"{x:.4g}" if math.isfinite(x) else "n/a"
+
+    ok = math.isfinite(v["latency"])  # else the weights do not fit: no step (reason below)
+    t.add_row(num(report["running_batch"]) if ok else "n/a", si(v["latency"], "s"),
+              num(v["tokens_per_second_per_user"]), si(v["throughput"], "tokens/s"),
+              "no price" if ok and math.isnan(p["price"]) else num(v["cost_per_mtok"]))
     console.print(t)
     console.print(f"{_price_words(p['price'], inp)} · the bound (seeds' roofline): drop --predicted",
                   style="dim")

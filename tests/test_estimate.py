@@ -192,3 +192,23 @@ def test_past_capacity_the_bound_has_no_step_and_the_prediction_queues():
     assert math.isfinite(est["prediction"]["tpot_s"])
     assert est["prediction"]["running_batch"] < 2000
     assert math.isfinite(est["bound"]["ttft_s"])  # one prompt's prefill still fits
+
+
+def test_weights_that_do_not_fit_give_no_number_on_either_side():
+    """DeepSeek-V3 in bf16 (671e9 · 2 B) on one 80 GB H100: neither the bound nor the prediction
+    has a step — every time, speed and cost is null and the binding says how many chips it needs."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from rooflax.results.cli import app
+
+    r = CliRunner().invoke(app, ["estimate", "-H", "h100-sxm", "-n", "1", "-m", "deepseek-v3", "-p", "bf16",
+                                 "--isl", "1k", "--osl", "1k", "--concurrency", "8", "--json"])
+    assert r.exit_code == 0, r.output
+    est = json.loads(r.output)
+    for side in ("bound", "prediction"):
+        for key in ("ttft_s", "tpot_s", "tok_s_per_user", "tok_s_per_gpu", "usd_per_m_input",
+                    "usd_per_m_output", "energy_per_output_token_j"):
+            assert est[side][key] is None, (side, key)
+        assert est["binding"][side] == f"does not fit: the weights need {math.ceil(671e9 * 2 / 80e9)} chips"

@@ -97,3 +97,16 @@ def test_cli_predicted_needs_a_batch_and_a_catalog_point(sweep_cube):
     r = CliRunner().invoke(app, ["sensitivity", sweep_cube, "--predicted", "-B", "8",
                                  "--sel", "hardware=h200", "--sel", "model=deepseek-v3"])
     assert r.exit_code == 2 and "cube" in r.output
+
+
+def test_cli_predicted_where_the_weights_do_not_fit():
+    """DeepSeek-V3 in bf16 (671e9 · 2 B) on one 80 GB H100: no step, so no number and the reason
+    — never a feasible-looking TPOT."""
+    r = CliRunner().invoke(app, ["sensitivity", "--predicted", "-B", "8", "-H", "h100-sxm", "-n", "1",
+                                 "-m", "deepseek-v3", "--json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output)
+    assert all(v is None for v in rep["values"].values()) and rep["running_batch"] is None
+    need = math.ceil(671e9 * 2 / 80e9)  # 17 chips
+    assert f"does not fit: needs {need} chips" in rep["reason"]
+    assert all(e is None for row in rep["elasticity"].values() for e in row.values())

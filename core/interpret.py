@@ -88,7 +88,7 @@ RULES: dict[str, Callable[..., Any]] = {
         "rem": np.fmod, "div": _div, "select_n": _select_n, "square": np.square,
         "lgamma": _lgamma,
         "logistic": lambda x: 1.0 / (1.0 + np.exp(-x)), "stop_gradient": lambda x: x,
-        "copy": np.copy, "copy_p": np.copy}.items()},
+        "copy": np.copy}.items()},
     "integer_pow": lambda x, *, y, **_: np.power(x, y) if y >= 0 else 1.0 / np.power(x, -y),
     "convert_element_type": lambda x, *, new_dtype, **_: np.asarray(x).astype(new_dtype),
     "broadcast_in_dim": _broadcast_in_dim,
@@ -116,6 +116,7 @@ class Program:
     cache it on disk, keyed by what determines the trace)."""
 
     n_in: int
+    n_slots: int
     eqns: tuple
     outs: tuple
     out_tree: Any
@@ -166,9 +167,10 @@ def trace(fn: Callable[..., Any], *args: Any) -> Program:
         closed, shape = jax.make_jaxpr(fn, return_shape=True)(*args)
     n_in = len(closed.jaxpr.invars)
     eqns: list = []
-    outs = _flatten(closed.jaxpr, closed.consts, list(range(n_in)), eqns, [n_in])
+    counter = [n_in]
+    outs = _flatten(closed.jaxpr, closed.consts, list(range(n_in)), eqns, counter)
     portable = all(isinstance(e[0], str) for e in eqns)
-    return Program(n_in, tuple(eqns), tuple(outs), jax.tree.structure(shape), portable)
+    return Program(n_in, counter[0], tuple(eqns), tuple(outs), jax.tree.structure(shape), portable)
 
 
 def _apply(prim, params: dict, args: list, multiple: bool) -> list:
@@ -183,7 +185,7 @@ def _apply(prim, params: dict, args: list, multiple: bool) -> list:
 def run(program: Program, *args: Any) -> Any:
     """The program's outputs for pytree ``args`` (the same structure it was traced with), in NumPy."""
     slots: list[Any] = [np.asarray(x) for x in jax.tree.leaves(args)]
-    slots.extend([None] * (1 + max((o for e in program.eqns for o in e[3]), default=0) - len(slots)))
+    slots.extend([None] * (program.n_slots - len(slots)))
 
     def read(r):
         return r.value if isinstance(r, Const) else slots[r]

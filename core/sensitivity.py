@@ -197,7 +197,7 @@ def predicted_sensitivities(
 
     Outputs are :func:`rooflax.core.predict.outputs` (TPOT, tokens/s per user, tokens/s of the
     replica, $ per output token) at B = ``wl.batch`` — the prediction has no closed-form optimum,
-    so the batch is given. Partials are NaN where the step is not finite. Same keys as
+    so the batch is given. Partials are NaN where there is no step (weights that do not fit). Same keys as
     :func:`sensitivities` less ``reason`` and ``binding``; units from the registry.
     """
     trees = _as_float((hw, model, wl), None)
@@ -208,7 +208,7 @@ def predicted_sensitivities(
         return {o: out[o] for o in outputs}
 
     values, dys = _jvp_knobs(f, trees, knobs)
-    bad = ~jnp.isfinite(predict.step_time(*trees, eng))
+    bad = ~(predict.fits(*trees[:2]) & jnp.isfinite(predict.step_time(*trees, eng)))  # no step
     partial, elasticity = _elasticities(values, dys, trees, knobs, bad)
     return {"value": values, "partial": partial, "elasticity": elasticity}
 

@@ -265,7 +265,7 @@ def from_prediction(point, *, knobs=None) -> dict[str, Any]:
         "source": "catalog",
         "inputs": {**point.meta, "context": _f(wl.context), "batch": _f(wl.batch),
                    "slo": _f(wl.slo) if math.isfinite(_f(wl.slo)) else None},
-        "parameters": dataclasses.replace(point, model=model).parameters(),
+        "parameters": dataclasses.replace(point, hw=hw, model=model).parameters(),  # as predicted
         "binding": None, "reason": reason, "running_batch": _f(running) if reason == "ok" else math.nan, "values": values,
         "units": {"values": {o: Q.units_of(o) for o in values},
                   "knobs": {k: Q.units_of(k) for k in knobs},

@@ -275,7 +275,7 @@ def feasibility(hw: Any, model: Any, wl: Any):
     weights = np.asarray(rl.weight_store_bytes(hw, model), dtype=float)
     per_chip = np.asarray(hw.capacity, dtype=float)
     cap = np.asarray(hw.replica_capacity, dtype=float)
-    bmax = np.asarray(programs.evaluate("quantity:b_max", rc.b_max, hw, model, wl), dtype=float)
+    bmax = np.asarray(programs.evaluate("feasibility.b_max", rc.b_max, hw, model, wl), dtype=float)
     batch = np.asarray(wl.batch, dtype=float)
     shape = np.broadcast_shapes(weights.shape, cap.shape, bmax.shape, batch.shape)
     weights, per_chip, cap, bmax, batch = (np.broadcast_to(a, shape)

@@ -7,7 +7,8 @@ prediction equals the bound):
 * **kernels in sequence** (``per_kernel``): dense GEMMs, routed experts and attention are each
   bound by their own resource and run one after another;
 * **fixed step time** — kernel launches and synchronization per decoder layer (``t_layer``, s per
-  layer; ``t_moe_layer`` more per MoE layer) plus the engine's per-step scheduling (``t_overhead``,
+  layer; ``t_moe_layer`` more per MoE layer; ``t_dequant_layer`` more per layer where the chip
+  dequantizes weights it cannot multiply natively, ``dequant``) plus the engine's per-step scheduling (``t_overhead``,
   s per step) and per-sequence host/sampling work (``t_seq``, s per running sequence per step);
 * **expected maximum of touched experts over EP ranks** (``expert_max``: 0 mean, 1 max) — the
   step waits for the busiest rank (:func:`expected_max_touched`);
@@ -51,6 +52,13 @@ class Engine(_Leaves):
     """Extra fixed time per MoE layer per step (router, top-k, dispatch/combine kernels), s."""
     t_overhead: ArrayLike = 0.0
     """Fixed time per step (scheduling, sampling, host work), s."""
+    t_dequant_layer: ArrayLike = 0.0
+    """Extra fixed time per decoder layer where the weights are dequantized before every GEMM
+    (weight-only quantization: a format the chip does not multiply natively, such as mxfp4 on
+    Hopper), s per layer."""
+    dequant: ArrayLike = 0.0
+    """1 where the weights are stored in a format the chip cannot multiply natively (each GEMM
+    dequantizes them first), 0 where every format is native."""
     t_seq: ArrayLike = 0.0
     """Time per running sequence per step (scheduler bookkeeping, sampling, detokenization,
     block-table and metadata updates — host and small-kernel work ∝ batch), s per sequence."""
@@ -143,11 +151,12 @@ def prefill_macs(model: Model, wl: Workload, eng: Engine) -> jax.Array:
 
 
 def fixed_time(model: Model, eng: Engine, batch: ArrayLike = 0.0) -> jax.Array:
-    """t_layer·layers + t_moe_layer·moe_layers + t_overhead + t_seq·batch, s per step
+    """t_layer·layers + t_moe_layer·moe_layers + t_dequant_layer·dequant·layers + t_overhead
+    + t_seq·batch, s per step
     (``batch``: running sequences of one scheduler — an attention-DP rank, B/dp; the
     per-sequence part is fixed per sequence, not per token)."""
-    return (eng.t_layer * model.layers + eng.t_moe_layer * model.moe_layers + eng.t_overhead
-            + eng.t_seq * batch)
+    return ((eng.t_layer + eng.t_dequant_layer * eng.dequant) * model.layers
+            + eng.t_moe_layer * model.moe_layers + eng.t_overhead + eng.t_seq * batch)
 
 
 def _kernel_times(hw: Hardware, model: Model, wl: Workload, eng: Engine):

@@ -667,6 +667,7 @@ def estimate(
     prefill_tp: Annotated[float | None, typer.Option("--prefill-tp", help="Disaggregated: prefill attention TP for tp-ep.")] = None,
     prefill_precision: Annotated[str | None, typer.Option("--prefill-precision", help="Disaggregated: prefill precision (default: -p).")] = None,
     prefill_batch: Annotated[float, typer.Option("--prefill-batch", help="Disaggregated: prompts per prefill step.")] = 1,
+    engine: Annotated[str | None, typer.Option("--engine", help="Serving engine whose calibrated time per layer the prediction uses (trtllm, sglang, vllm); default: the values shared by all engines.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One deployment: TTFT, TPOT, tokens/s, $/M tokens, energy, memory per GPU — bound and prediction.
@@ -687,7 +688,7 @@ def estimate(
     dep = E.Deployment(hardware=hardware, model=model, chips=chips, layout=layout, tp=tp, pp=pp,
                        precision=precision, weights=weights, kv=kv_precision, dispatch=dispatch,
                        isl=units.tokens(isl), osl=units.tokens(osl), concurrency=concurrency,
-                       price=price, electricity=electricity, hw_custom=_hw(hw))
+                       price=price, electricity=electricity, hw_custom=_hw(hw), engine=engine)
     if prefill_hw or prefill_chips or prefill_precision or prefill_tp or prefill_layout != "auto" \
             or prefill_batch != 1:
         import dataclasses

@@ -122,6 +122,8 @@ class Deployment:
     """Custom chip leaves (``--hw bw=…,flops=…``): replaces the catalog's numbers."""
     prefill: PrefillPool | None = None
     """Disaggregated serving: the prefill pool (this deployment is then the decode pool)."""
+    engine: str | None = None
+    """Serving engine whose calibrated time per layer the prediction uses (None: shared values)."""
 
 
 # -- trees -------------------------------------------------------------------------------------
@@ -280,10 +282,13 @@ def engine(dep: Deployment) -> Any:
     """The calibrated Engine of a deployment (aggregated: prompts interleaved; a decode pool: not)."""
     from rooflax.sweeps import calibration, catalogs
 
+    if dep.engine is not None and dep.engine not in calibration.engines():
+        raise EstimateError(f"--engine: expected one of {', '.join(calibration.engines())} (the "
+                            f"engines the calibration holds), found {dep.engine!r}")
     arch = catalogs.architecture(catalogs.resolve_model(dep.model))
-    return calibration.engine_for(dep.weights or dep.precision,
-                                  osl=math.inf if dep.prefill is not None else float(dep.osl),
-                                  prefill_skip=calibration.prefill_skip_of(arch))
+    return calibration.deployment_engine(catalogs.resolve_hardware(dep.hardware), arch,
+                                         dep.weights or dep.precision, engine=dep.engine,
+                                         osl=math.inf if dep.prefill is not None else float(dep.osl))
 
 
 def _side(hw: Any, model: Any, dep: Deployment, info: dict[str, Any], eng: Any = None) -> dict[str, Any]:
@@ -361,7 +366,8 @@ def estimate(dep: Deployment) -> dict[str, Any]:
         "bound": bound,
         "prediction": pred,
         "labels": dict(LABELS),
-        "calibration": {"file": "sweeps/catalog/calibration.yaml", **CALIBRATED},
+        "calibration": {"file": "sweeps/catalog/calibration.yaml", "engine": dep.engine or "shared",
+                        **CALIBRATED},
         "disaggregated": disaggregated(dep) if dep.prefill is not None else None,
     }
 
@@ -491,7 +497,8 @@ def render(est: dict[str, Any], console: Any) -> None:
                   f"{'n/a' if share != share else f'{100 * share:.0f}%'} of cost")
     if est.get("disaggregated"):
         render_disaggregated(est["disaggregated"], d, console)
-    console.print(f"{est['labels']['bound']}; {est['labels']['prediction']}", style="dim")
+    console.print(f"{est['labels']['bound']}; {est['labels']['prediction']}; time per layer: "
+                  f"{est['calibration']['engine']}", style="dim")
 
 
 DISAGG_ROWS = (  # key, label, unit, scale

@@ -228,12 +228,11 @@ def predicted_trees(pt: Point) -> tuple[Any, Any, Any]:
         tree, field = rc.KNOBS[knob]
         if tree == "model":
             model = model.replace(**{field: getattr(pt.model, field)})
-    hw = pt.hw
+    hw, name = pt.hw, pt.meta["hardware"].removesuffix(" (modified)")
     if "link_bw" not in knobs:
-        hw = hw.replace(link_bw=replica_link_bw(pt.meta["hardware"].removesuffix(" (modified)"), float(hw.chips)))
+        hw = hw.replace(link_bw=replica_link_bw(name, float(hw.chips)))
     hw = parallel.layout(hw, "ep" if arch.is_moe else "tp")
-    return hw, model, calibration.engine_for(pt.meta["weights"],
-                                             prefill_skip=calibration.prefill_skip_of(arch))
+    return hw, model, calibration.deployment_engine(cat.resolve_hardware(name), arch, pt.meta["weights"])
 
 
 def check_predicted(name: str) -> None:

@@ -24,6 +24,15 @@ BUCKETS = (("1", 1, 1), ("2-16", 2, 16), ("17-128", 17, 128), (">128", 129, math
 QUEUE_TTFT_S = 10.0
 
 
+#: Values of ``--per`` (calibrate, validate --cv): each engine's time per layer of its own, or none.
+PER = ("engine", "none")
+
+
+def _per(option: str | None) -> str | None:
+    """``--per`` as :func:`rooflax.sweeps.calibration.calibrate` takes it (``none`` → None)."""
+    return None if option in (None, "none") else option
+
+
 def load(paths: list[Path]):
     """(expressible rows stacked, skipped rows) of measurement files; TPOT rows (and output
     tok/s per GPU or per user, read as the TPOT they imply: :func:`measurements.as_tpot`)."""
@@ -176,7 +185,7 @@ def is_measurement_file(path: Path) -> bool:
 
 
 def validate(paths: list[Path], *, calibration: Path | None = None, cv: str | None = None,
-             per: str | None = None) -> dict[str, Any]:
+             per: str | None = "engine") -> dict[str, Any]:
     """Rows and summary of measurement files (``cv``: leave-one-group-out by system or model)."""
     from rooflax.sweeps import calibration as C
 
@@ -184,21 +193,21 @@ def validate(paths: list[Path], *, calibration: Path | None = None, cv: str | No
     if r is None:
         return {"rows": [], "skipped": skipped, "summary": summary([], skipped)}
     if cv:
-        pred = cross_validate(r, cv, per=per)
+        pred = cross_validate(r, cv, per=_per(per))
     else:
         pred = C.predict_rows(r, C.load(calibration))
     recs = evaluate(r, pred)
     return {"rows": recs, "skipped": skipped, "summary": summary(recs, skipped)}
 
 
-def calibrate(paths: list[Path], output: Path, *, per: str | None = None) -> Any:
+def calibrate(paths: list[Path], output: Path, *, per: str | None = "engine") -> Any:
     """Fit the calibration on measurement files and write it (YAML)."""
     from rooflax.sweeps import calibration as C
 
     r, _ = load(paths)
     if r is None:
         raise ValueError(f"{', '.join(map(str, paths))}: no expressible TPOT rows to calibrate on")
-    cal = C.calibrate(r, per=per)
+    cal = C.calibrate(r, per=_per(per))
     C.save(cal, output, source=", ".join(p.name for p in paths))
     return cal
 
@@ -211,10 +220,11 @@ def register(app) -> None:
     def calibrate_cmd(
         files: list[Path] = typer.Argument(..., help="measurement files (.csv aiconfigurator, .yaml structured)"),
         output: Path = typer.Option(..., "-o", "--output", help="calibration YAML to write"),
-        per: str | None = typer.Option(None, "--per", help="also fit one calibration per: engine"),
+        per: str = typer.Option("engine", "--per", help="engine: each engine's time per layer of "
+                                "its own around the shared value (the default); none: shared values only"),
     ) -> None:
         """Fit the predicted step's physics parameters (LM on the JAX Jacobian) to measured TPOT."""
-        _check_inputs(files, per, ("engine",), "--per")
+        _check_inputs(files, per, PER, "--per")
         if output.exists() and output.is_dir():
             typer.echo(f"error: --output {output}: expected a file path, found a directory", err=True)
             raise typer.Exit(2)
@@ -228,6 +238,10 @@ def register(app) -> None:
         for n in C.NAMES:
             unit = C.PARAMETERS[n][0]
             typer.echo(f"{n:<18} {cal.values[n]:.4g} ± {cal.sigmas[n]:.2g} {unit}")
+        for engine, own in cal.per_engine.items():
+            typer.echo(f"{engine}: " + ", ".join(f"{n} {own.values[n]:.4g} ± {own.sigmas[n]:.2g} "
+                                                 f"{C.PARAMETERS[n][0]}" for n in C.ENGINE_PARAMETERS)
+                       + f" ({own.rows} rows)")
         typer.echo(f"{cal.rows} rows, rms log residual {cal.rms_log:.3f}; wrote {output}")
 
 
@@ -251,7 +265,7 @@ def run_validate(path: Path, *, as_json: bool, cv: str | None, per: str | None,
     import typer
 
     _check_inputs([path], cv, ("system", "model", "engine"), "--cv")
-    _check_inputs([], per, ("engine",), "--per")
+    _check_inputs([], per, PER, "--per")
     if calibration is not None:
         _check_inputs([calibration], None, (), "--calibration")
     try:

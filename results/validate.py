@@ -31,7 +31,8 @@ def register(app) -> None:
         as_json: bool = typer.Option(False, "--json", help="rows as JSON"),
         cv: str | None = typer.Option(None, "--cv", help="leave-one-group-out cross-validation by "
                                       "system, model or engine"),
-        per: str | None = typer.Option(None, "--per", help="with --cv: calibrate per engine"),
+        per: str = typer.Option("engine", "--per", help="with --cv: engine (each engine's time per "
+                                "layer of its own, the default) or none (shared values only)"),
         calibration: Path | None = typer.Option(None, "--calibration", help="calibration YAML "
                                                 "(default: the shipped one)"),
     ) -> None:

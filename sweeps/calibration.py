@@ -1,8 +1,10 @@
 """Calibration of the predicted decode step (:mod:`rooflax.core.predict`) on measured silicon.
 
-A few physical parameters, shared by every chip, model and engine (no per-system or per-model
-table), are fitted by Levenberg–Marquardt on the JAX Jacobian (:func:`rooflax.core.fit.least_squares`)
-to the log of measured TPOT:
+A few physical parameters, shared by every chip and model (no per-system or per-model table),
+are fitted by Levenberg–Marquardt on the JAX Jacobian (:func:`rooflax.core.fit.least_squares`)
+to the log of measured TPOT. The engine's own software time per layer (:data:`ENGINE_PARAMETERS`)
+is fitted per engine around the shared value (a prior of :data:`ENGINE_SPREAD` in log units); an
+engine the data does not hold gets the shared value:
 
 ==================  =====  =====================================================================
 parameter           unit   meaning
@@ -11,6 +13,8 @@ t_layer             s      fixed time per decoder layer per step (launches, sync
 t_overhead          s      fixed time per step (scheduling, sampling)
 t_moe_layer         s      extra fixed time per MoE layer (router, top-k, dispatch/combine kernels)
 t_seq               s      time per running sequence per step (scheduler, sampling, metadata)
+t_dequant_layer     s      extra fixed time per layer whose weights the chip cannot multiply
+                           natively (weight-only quantization: dequantizing GEMM kernels)
 weight_bw_eff_16    1      realized fraction of HBM bandwidth streaming 16-bit weights
 weight_bw_eff_8     1      … 8-bit weights (fp8, int8)
 weight_bw_eff_4     1      … 4-bit weights (nvfp4, mxfp4: dequantization and scales)
@@ -31,6 +35,7 @@ efficiency 1; the **prediction** is :func:`rooflax.core.predict.latency` with a 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import math
@@ -64,6 +69,7 @@ PARAMETERS: dict[str, tuple[str, float, str]] = {
     "t_overhead": ("s", 2e-3, "fixed time per step"),
     "t_moe_layer": ("s", 2e-5, "extra fixed time per MoE layer per step"),
     "t_seq": ("s", 5e-6, "time per running sequence per step (host, sampling, metadata)"),
+    "t_dequant_layer": ("s", 2e-5, "extra fixed time per layer where weights are dequantized"),
     "weight_bw_eff_16": ("1", 0.8, "realized HBM fraction streaming 16-bit weights"),
     "weight_bw_eff_8": ("1", 0.7, "realized HBM fraction streaming 8-bit weights"),
     "weight_bw_eff_4": ("1", 0.5, "realized HBM fraction streaming 4-bit weights"),
@@ -73,6 +79,16 @@ PARAMETERS: dict[str, tuple[str, float, str]] = {
     "attn_eff": ("1", 0.3, "realized fraction of peak FLOPS in decode attention"),
 }
 NAMES = list(PARAMETERS)
+
+#: The engine's software time per layer (kernel launches, synchronization, fusion): fitted per
+#: engine as the shared value × exp(δ), δ ~ N(0, ENGINE_SPREAD²) — a prior that keeps an engine
+#: with few rows near the shared value. Every other parameter is shared by all engines.
+ENGINE_PARAMETERS = ("t_layer", "t_moe_layer")
+#: Prior spread of an engine's time per layer around the shared value, log units (0.5: ×1.65).
+ENGINE_SPREAD = 0.5
+#: Scale of the log residuals the prior is weighed against before the data give their own, log
+#: units (the shipped fit's rms is ≈ 0.3).
+RESIDUAL_SCALE = 0.3
 
 
 def neutral(name: str) -> float:
@@ -95,6 +111,19 @@ def compute_precision(hw_key: str, precision: str) -> str:
         if peaks.get(p) is not None:
             return p
     return "bf16"
+
+
+def is_native(hw_key: str, precision: str) -> bool:
+    """True where the chip multiplies weights of ``precision`` as they are stored (it has a peak
+    for that format); False for weight-only quantization (mxfp4 on Hopper, fp8 on Ampere)."""
+    want = {"nvfp4": "fp4", "mxfp4": "fp4", "fp16": "bf16"}.get(precision, precision)
+    return catalogs.hardware_entry(hw_key)["peak_tflops_dense"].get(want) is not None
+
+
+def dequant_of(hw_key: str, *precisions: str) -> float:
+    """1.0 where any of the weights' ``precisions`` is not native to the chip (:func:`is_native`:
+    its GEMMs dequantize first), else 0.0 — :attr:`rooflax.core.predict.Engine.dequant`."""
+    return 0.0 if all(is_native(hw_key, p) for p in precisions) else 1.0
 
 
 def prefill_skip_of(arch: Any) -> float:
@@ -125,7 +154,8 @@ def _row_trees(m: Measurement) -> tuple[Hardware, Model, Workload, dict[str, flo
                   spec_k=float(m.spec_k), spec_alpha=float(m.spec_alpha))
     extra = {"osl": m.osl if m.mode == "agg" else math.inf,
              "class": NAMES.index(_bits_class(m.weights)),
-             "skip": prefill_skip_of(catalogs.architecture(model_key))}
+             "skip": prefill_skip_of(catalogs.architecture(model_key)),
+             "dequant": dequant_of(hw_key, m.weights, m.experts)}
     return hw, model, wl, extra
 
 
@@ -141,6 +171,7 @@ class Rows:
     weight_class: np.ndarray   # index into NAMES of each row's weight-streaming efficiency
     measured_s: np.ndarray     # measured TPOT, s
     skip: np.ndarray           # weights prefill never multiplies (:func:`prefill_skip_of`)
+    dequant: np.ndarray        # 1 where the weights are not native to the chip (:func:`dequant_of`)
 
 
 def _stack_np(items: list[Any]) -> Any:
@@ -155,7 +186,8 @@ def rows(items: Sequence[Measurement]) -> Rows:
     return Rows(list(items), hw, model, wl, jnp.asarray([t[3]["osl"] for t in trees]),
                 np.asarray([t[3]["class"] for t in trees]),
                 np.asarray([m.value * 1e-3 for m in items]),
-                np.asarray([t[3]["skip"] for t in trees]))
+                np.asarray([t[3]["skip"] for t in trees]),
+                np.asarray([t[3]["dequant"] for t in trees]))
 
 
 def engine_of(theta: jax.Array, r: Rows) -> predict.Engine:
@@ -165,16 +197,19 @@ def engine_of(theta: jax.Array, r: Rows) -> predict.Engine:
     theta = jnp.broadcast_to(jnp.reshape(theta, (len(NAMES), -1)), (len(NAMES), n))
     cls = jnp.asarray(r.weight_class)[None, :]
     t = dict(zip(NAMES, theta, strict=True))
-    return _engine(t, jnp.take_along_axis(theta, cls, 0)[0], r.osl, jnp.asarray(r.skip))
+    return _engine(t, jnp.take_along_axis(theta, cls, 0)[0], r.osl, jnp.asarray(r.skip),
+                   jnp.asarray(r.dequant))
 
 
-def _engine(t: dict[str, Any], weight_bw_eff: Any, osl: Any, skip: Any = 0.0) -> predict.Engine:
+def _engine(t: dict[str, Any], weight_bw_eff: Any, osl: Any, skip: Any = 0.0,
+            dequant: Any = 0.0) -> predict.Engine:
     """The :class:`Engine` of calibrated parameters ``t`` (name → value), its weight-streaming
-    efficiency already picked by weight precision, ``skip`` the model's :func:`prefill_skip_of`:
-    one construction for rows and deployments."""
+    efficiency already picked by weight precision, ``skip`` the model's :func:`prefill_skip_of`,
+    ``dequant`` :func:`dequant_of` the chip and weights: one construction for rows and deployments."""
     return predict.Engine(
         t_layer=t["t_layer"], t_moe_layer=t["t_moe_layer"], t_overhead=t["t_overhead"],
-        t_seq=t["t_seq"], weight_bw_eff=weight_bw_eff, kv_bw_eff=t["kv_bw_eff"],
+        t_seq=t["t_seq"], t_dequant_layer=t["t_dequant_layer"], dequant=dequant,
+        weight_bw_eff=weight_bw_eff, kv_bw_eff=t["kv_bw_eff"],
         gemm_eff=t["gemm_eff"], prefill_eff=t["prefill_eff"], attn_eff=t["attn_eff"],
         prefill_skip=skip, per_kernel=1.0, expert_max=1.0, osl=osl,
         kv_capacity_fraction=KV_CAPACITY_FRACTION)
@@ -215,7 +250,8 @@ class Calibration:
             "parameters": {n: {"value": float(self.values[n]), "sigma": float(self.sigmas[n]),
                                "unit": PARAMETERS[n][0], "description": PARAMETERS[n][2]}
                            for n in NAMES},
-            "fixed": {"kv_capacity_fraction": KV_CAPACITY_FRACTION, "expert_max": 1.0},
+            "fixed": {"kv_capacity_fraction": KV_CAPACITY_FRACTION, "expert_max": 1.0,
+                      "engine_parameters": list(ENGINE_PARAMETERS), "engine_spread": ENGINE_SPREAD},
             "rows": self.rows, "rms_log_residual": float(self.rms_log)}
         if self.per_engine:
             out["per_engine"] = {k: v.to_dict() for k, v in self.per_engine.items()}
@@ -235,27 +271,74 @@ def _robust_weights(res: np.ndarray, scale: float) -> np.ndarray:
     return 1.0 / np.sqrt(1.0 + (res / scale) ** 2)
 
 
-def fit(r: Rows, *, robust: float | None = 0.25, rounds: int = 2, iterations: int = 40) -> Calibration:
+def _engine_index(r: Rows, engines: Sequence[str]) -> np.ndarray:
+    """Each row's index into ``engines`` (``len(engines)``: an engine with only shared values)."""
+    return np.asarray([engines.index(m.engine) if m.engine in engines else len(engines)
+                       for m in r.items])
+
+
+def theta_rows(x: jax.Array, r: Rows, engines: Sequence[str] = ()) -> jax.Array:
+    """θ of each row, (k, N), from the fit's coordinates ``x``: log of the shared parameters
+    (:data:`NAMES`), then δ of :data:`ENGINE_PARAMETERS` per engine of ``engines`` (parameter-major)."""
+    k, n = len(NAMES), len(r.items)
+    theta = jnp.broadcast_to(jnp.exp(x[:k])[:, None], (k, n))
+    if not engines:
+        return theta
+    delta = jnp.reshape(x[k:], (len(ENGINE_PARAMETERS), len(engines)))
+    delta = jnp.concatenate([delta, jnp.zeros((len(ENGINE_PARAMETERS), 1))], axis=1)
+    at = np.asarray([NAMES.index(p) for p in ENGINE_PARAMETERS])
+    factor = jnp.ones((k, n)).at[at].set(jnp.exp(delta[:, _engine_index(r, engines)]))
+    return theta * factor
+
+
+def _calibration(x: np.ndarray, cov: np.ndarray, r: Rows, engines: Sequence[str],
+                 res: np.ndarray) -> Calibration:
+    """The :class:`Calibration` of fitted coordinates ``x`` (see :func:`theta_rows`) and their
+    covariance: shared values ± 1σ, and each engine's values with its own time per layer."""
+    k = len(NAMES)
+    theta = np.exp(x[:k])
+    sig = theta * np.sqrt(np.maximum(np.diag(cov)[:k], 0.0))
+    cal = Calibration(dict(zip(NAMES, map(float, theta), strict=True)),
+                      dict(zip(NAMES, map(float, sig), strict=True)), len(r.items),
+                      float(np.sqrt(np.mean(res ** 2))))
+    idx = _engine_index(r, engines)
+    for j, engine in enumerate(engines):
+        values, sigmas = dict(cal.values), dict(cal.sigmas)
+        for i, p in enumerate(ENGINE_PARAMETERS):
+            a, b = NAMES.index(p), k + i * len(engines) + j
+            values[p] = float(theta[a] * np.exp(x[b]))
+            sigmas[p] = float(values[p] * np.sqrt(max(cov[a, a] + cov[b, b] + 2 * cov[a, b], 0.0)))
+        mine = idx == j
+        cal.per_engine[engine] = Calibration(values, sigmas, int(mine.sum()),
+                                             float(np.sqrt(np.mean(res[mine] ** 2))))
+    return cal
+
+
+def fit(r: Rows, *, robust: float | None = 0.25, rounds: int = 2, iterations: int = 40,
+        engines: Sequence[str] = ()) -> Calibration:
     """Fit θ (log-parametrized) to log measured TPOT; robust: iteratively reweighted (Cauchy scale
-    ``robust`` in log units; None: plain least squares)."""
+    ``robust`` in log units; None: plain least squares). ``engines``: those whose time per layer
+    (:data:`ENGINE_PARAMETERS`) is fitted on its own around the shared value: a prior δ ~
+    N(0, ENGINE_SPREAD²) against residuals of the data's own scale s (re-estimated each round,
+    starting from :data:`RESIDUAL_SCALE`)."""
+    engines, k = list(engines), len(NAMES)
     y = jnp.log(jnp.asarray(r.measured_s))
-    w = np.ones(len(r.items))
-    x = np.log([PARAMETERS[n][1] for n in NAMES])
-    for _ in range(rounds if robust else 1):
+    w, scale = np.ones(len(r.items)), RESIDUAL_SCALE
+    x = np.concatenate([np.log([PARAMETERS[n][1] for n in NAMES]),
+                        np.zeros(len(ENGINE_PARAMETERS) * len(engines))])
+    for _ in range(rounds if robust or engines else 1):
         wj = jnp.asarray(w)
 
-        def residual(lx, wj=wj):
-            return wj * (jnp.log(predicted_s(jnp.exp(lx), r)) - y)
+        def residual(lx, wj=wj, scale=scale):
+            data = wj * (jnp.log(predicted_s(theta_rows(lx, r, engines), r)) - y)
+            return jnp.concatenate([data, scale * lx[k:] / ENGINE_SPREAD])
 
         x, cov, chi2, n = core_fit.least_squares(residual, x, iterations=iterations)
-        res = np.asarray(jnp.log(predicted_s(jnp.exp(jnp.asarray(x)), r)) - y)
+        res = np.asarray(jnp.log(predicted_s(theta_rows(jnp.asarray(x), r, engines), r)) - y)
         if robust:
             w = _robust_weights(res, robust)
-    theta = np.exp(x)
-    sig = theta * np.sqrt(np.maximum(np.diag(cov), 0.0))
-    return Calibration(dict(zip(NAMES, map(float, theta), strict=True)),
-                       dict(zip(NAMES, map(float, sig), strict=True)), len(r.items),
-                       float(np.sqrt(np.mean(res ** 2))))
+        scale = float(np.sqrt(np.mean((w * res) ** 2)))
+    return _calibration(np.asarray(x), np.asarray(cov), r, engines, res)
 
 
 def subset(r: Rows, mask: np.ndarray) -> Rows:
@@ -263,7 +346,8 @@ def subset(r: Rows, mask: np.ndarray) -> Rows:
     idx = np.flatnonzero(mask)
     take = functools.partial(jax.tree.map, lambda a: jnp.asarray(a)[idx] if jnp.ndim(a) else a)
     return Rows([r.items[i] for i in idx], take(r.hw), take(r.model), take(r.wl),
-                jnp.asarray(r.osl)[idx], r.weight_class[idx], r.measured_s[idx], r.skip[idx])
+                jnp.asarray(r.osl)[idx], r.weight_class[idx], r.measured_s[idx], r.skip[idx],
+                r.dequant[idx])
 
 
 #: Loader rules whose rows carry an inferred (not stated) running batch: predicted and validated,
@@ -277,18 +361,20 @@ def training_rows(r: Rows) -> Rows:
     return subset(r, keep) if keep.any() else r
 
 
-def calibrate(r: Rows, *, per: str | None = None, **kw: Any) -> Calibration:
-    """A global calibration; with ``per="engine"`` also one per engine (global as the fallback).
+#: Fewest rows of an engine for its own time per layer (fewer: the shared values).
+MIN_ENGINE_ROWS = 50
+
+
+def calibrate(r: Rows, *, per: str | None = "engine", **kw: Any) -> Calibration:
+    """The calibration: shared parameters and, with ``per="engine"`` (the default), each engine's
+    own time per layer (:data:`ENGINE_PARAMETERS`) for engines with ≥ :data:`MIN_ENGINE_ROWS` rows;
+    ``per=None``: shared values only.
 
     Fitted on :func:`training_rows` (rows with a stated running batch)."""
     r = training_rows(r)
-    cal = fit(r, **kw)
-    if per == "engine":
-        for engine in sorted({m.engine for m in r.items}):
-            mask = np.asarray([m.engine == engine for m in r.items])
-            if mask.sum() > 2 * len(NAMES):
-                cal.per_engine[engine] = fit(subset(r, mask), **kw)
-    return cal
+    count = collections.Counter(m.engine for m in r.items)
+    engines = sorted(e for e, c in count.items() if e and c >= MIN_ENGINE_ROWS) if per == "engine" else []
+    return fit(r, engines=engines, **kw)
 
 
 def predict_rows(r: Rows, cal: Calibration) -> np.ndarray:
@@ -319,18 +405,41 @@ def _cached(path: str) -> Calibration:
     return load(path)
 
 
+def engines(path: str | Path | None = None) -> list[str]:
+    """The engines a calibration file holds a time per layer of their own for (default: shipped)."""
+    return sorted(_cached(str(Path(path) if path is not None else shipped_path())).per_engine)
+
+
 def engine_for(weights: str, *, osl: float = math.inf, engine: str | None = None,
-               path: str | Path | None = None, prefill_skip: float = 0.0) -> predict.Engine:
+               path: str | Path | None = None, prefill_skip: float = 0.0,
+               dequant: float = 0.0) -> predict.Engine:
     """The calibrated :class:`Engine` of any deployment (what "prediction" means everywhere).
 
     The parameters are shared by every chip and model; a deployment picks only the weight-streaming
     efficiency by its weights' precision (``weights``: a :data:`core.specs` precision name) and the
     interleaved prefill by its output length (``osl``, tokens per request, aggregated serving;
     inf: a disaggregated decode pool; ``prefill_skip``: :func:`prefill_skip_of` the model's
-    architecture). ``engine``: that engine's parameters if the file has them;
+    architecture; ``dequant``: :func:`dequant_of` the chip and weights). ``engine``: that engine's
+    time per layer if the file has it (else the shared values);
     ``path``: a calibration file (default: :func:`shipped_path`). Apply it to the *bound's*
     hardware (datasheet peaks), as :func:`predicted_s` does for a measured row.
     """
     cal = _cached(str(Path(path) if path is not None else shipped_path()))
     t = dict(zip(NAMES, map(float, cal.theta(engine)), strict=True))
-    return _engine(t, t[_bits_class(weights)], float(osl), float(prefill_skip))
+    return _engine(t, t[_bits_class(weights)], float(osl), float(prefill_skip), float(dequant))
+
+
+def deployment_engine(hw_key: str, arch: Any, weights: str, *, osl: float = math.inf,
+                      engine: str | None = None) -> predict.Engine:
+    """The calibrated :class:`Engine` of catalog chip ``hw_key`` serving architecture ``arch`` with
+    ``weights`` (a precision, or ``"native"``: the checkpoint's, experts apart — gpt-oss's mxfp4):
+    the weight-streaming efficiency of the bulk of the bytes (the experts of an MoE), dequantization
+    where a stored format is not native to the chip, the prompts' skipped weights. One rule for
+    ``estimate``, ``query``/``sensitivity --predicted`` and ``explore``."""
+    dense = experts = weights
+    if weights.lower() == "native":
+        dense = arch.native_precision
+        experts = arch.native_expert_precision or dense
+    return engine_for(experts if arch.is_moe else dense, osl=osl, engine=engine,
+                      prefill_skip=prefill_skip_of(arch), dequant=dequant_of(hw_key, dense, experts))
+

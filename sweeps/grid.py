@@ -455,14 +455,21 @@ def _layout(cfg: C.SweepConfig, dims: list[str], hw: Hardware, moe: np.ndarray,
 
 # -- the calibrated engine ---------------------------------------------------------------------
 def _engine(cfg: C.SweepConfig, dims: list[str]) -> Any:
-    """The shipped calibration's Engine (``physics: calibrated``) by weights precision, leaves
-    over the plan's dims; decode only (no prompts interleaved: a sweep has no isl/osl)."""
-    from .calibration import engine_for
+    """The shipped calibration's Engine (``physics: calibrated``) by chip and weights precision
+    (the weight-streaming efficiency; whether the chip dequantizes the weights), leaves over the
+    plan's dims; decode only (no prompts interleaved: a sweep has no isl/osl)."""
+    from .calibration import dequant_of, engine_for
 
-    engines = [engine_for(p) for p in _precisions(cfg.axes)[0]]
-    if "precision" not in dims:
-        return _filled(engines[0], dims)
-    return jax.tree.map(lambda *xs: _along(np.asarray(xs, dtype=np.float64), "precision", dims), *engines)
+    precisions = _precisions(cfg.axes)[0]
+    if isinstance(cfg.axes.hardware, C.HypotheticalHardware):  # a chip of numbers: formats native
+        engines = [engine_for(p) for p in precisions]
+        if "precision" not in dims:
+            return _filled(engines[0], dims)
+        return jax.tree.map(lambda *xs: _along(np.asarray(xs, dtype=np.float64), "precision", dims),
+                            *engines)
+    rows = [[engine_for(p, dequant=dequant_of(c, p) if isinstance(c, str) else 0.0)
+             for p in precisions] for c in cfg.axes.hardware]
+    return _grid_tree(rows, ("hardware", "precision"), dims)
 
 
 # -- variables and chunks ----------------------------------------------------------------------

@@ -101,6 +101,28 @@ def test_fixed_time_and_prefill_closed_forms():
                                            rel=1e-9)
 
 
+def test_dequantized_weights_add_time_per_layer():
+    """Weights in a format the chip cannot multiply (weight-only quantization) add t_dequant_layer
+    per decoder layer: 61 layers of DeepSeek-V3; nothing where every format is native."""
+    hw, model, wl = _dsv3_trees(jnp.asarray([1.0, 256.0]))
+    base = predict.step_time(hw, model, wl, predict.Engine(t_dequant_layer=3e-5))
+    deq = predict.step_time(hw, model, wl, predict.Engine(t_dequant_layer=3e-5, dequant=1.0))
+    np.testing.assert_allclose(deq - base, [61 * 3e-5] * 2, rtol=1e-9)
+    assert float(predict.fixed_time(model, predict.Engine(t_dequant_layer=3e-5))) == 0.0
+
+
+@pytest.mark.parametrize("chip,precisions,want", [
+    ("h100-sxm", ("mxfp4",), 1.0),           # Hopper has no fp4 peak: mxfp4 is dequantized
+    ("h200", ("bf16", "nvfp4"), 1.0),        # any component not native dequantizes
+    ("b200", ("nvfp4", "mxfp4"), 0.0),       # Blackwell multiplies fp4 natively
+    ("a100", ("fp8",), 1.0),                 # Ampere has no fp8 peak
+    ("h100-sxm", ("fp8", "bf16"), 0.0),
+    ("h100_sxm", ("int8",), 0.0),            # an engine's spelling of the chip resolves
+])
+def test_dequant_of_reads_the_chips_native_formats(chip, precisions, want):
+    assert C.dequant_of(chip, *precisions) == want
+
+
 def test_prefill_skip_is_embedding_and_lm_head():
     """Llama-3.1-8B (HF config: vocab 128256, hidden 4096, untied): 2·V·d weights skipped."""
     arch = catalogs.architecture("llama-3.1-8b")
@@ -250,7 +272,8 @@ def test_synthetic_table_recovered_within_uncertainty():
     r = C.rows(pick)
     named = {"t_layer": 6e-5, "t_overhead": 1.5e-3, "t_moe_layer": 3e-5, "t_seq": 1.5e-5,
              "weight_bw_eff_16": 0.85, "weight_bw_eff_8": 0.75, "weight_bw_eff_4": 0.6,
-             "kv_bw_eff": 0.7, "gemm_eff": 0.45, "prefill_eff": 0.6, "attn_eff": 0.3}
+             "kv_bw_eff": 0.7, "gemm_eff": 0.45, "prefill_eff": 0.6, "attn_eff": 0.3,
+             "t_dequant_layer": 4e-5}
     assert set(named) == set(C.NAMES)
     truth = np.asarray([named[n] for n in C.NAMES])
     y = np.asarray(C.predicted_s(jnp.asarray(truth), r)) * np.exp(rng.normal(0, 0.03, len(pick)))
@@ -260,6 +283,31 @@ def test_synthetic_table_recovered_within_uncertainty():
         est, sig = cal.values[name], cal.sigmas[name]
         assert math.isfinite(sig) and sig > 0
         assert abs(est - t) <= 3 * sig + 1e-12, (name, est, sig, t)
+
+
+@pytest.mark.slow  # a calibration refit (make test-fast skips it)
+def test_engine_time_per_layer_recovered_within_uncertainty():
+    """A table whose engines differ in time per layer (trtllm ×0.6, sglang ×1.5 the shared
+    t_layer), 2% noise: each engine's fitted t_layer within 3σ of its truth, the data's engines
+    all get values of their own, and the rows predict with their engine's values."""
+    rng = np.random.default_rng(1)
+    rows = [x for x in M.read(M.default_csv()) if isinstance(x, M.Measurement)]
+    pick = [rows[i] for i in rng.choice(len(rows), 400, replace=False)]
+    r = C.rows(pick)
+    shared = C.load().theta()
+    factor = {"trtllm": 0.6, "sglang": 1.5, "vllm": 1.0}
+    truth = np.stack([shared] * len(pick), axis=1)
+    truth[C.NAMES.index("t_layer")] *= [factor[m.engine] for m in pick]
+    r.measured_s = np.asarray(C.predicted_s(jnp.asarray(truth), r)) * np.exp(rng.normal(0, 0.02, len(pick)))
+    engines = sorted({m.engine for m in pick})
+    cal = C.fit(r, robust=None, iterations=60, engines=engines)
+    assert sorted(cal.per_engine) == engines
+    for e in engines:
+        est, sig = cal.per_engine[e].values["t_layer"], cal.per_engine[e].sigmas["t_layer"]
+        want = shared[C.NAMES.index("t_layer")] * factor[e]
+        assert 0 < sig and abs(est - want) <= 3 * sig, (e, est, sig, want)
+    pred = C.predict_rows(r, cal)
+    np.testing.assert_allclose(np.median(np.abs(np.log(pred / r.measured_s))), 0.0, atol=0.03)
 
 
 # -- the CLI --------------------------------------------------------------------------------------

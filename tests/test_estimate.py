@@ -120,6 +120,21 @@ def test_custom_hardware_and_unpriced():
             E.parse_hw(bad)
 
 
+def test_engine_time_per_layer_by_hand(est):
+    """--engine trtllm: the prediction with trtllm's own time per layer, read from
+    calibration.yaml by hand — TPOT longer by Δt_layer·61 + Δt_moe_layer·58 (DeepSeek-V3's layers
+    and MoE layers; no drafting, so TPOT = step) than with the shared values."""
+    doc = yaml.safe_load(calibration.shipped_path().read_text())
+    own = doc["per_engine"]["trtllm"]["parameters"]
+    d_layer = own["t_layer"]["value"] - doc["parameters"]["t_layer"]["value"]
+    d_moe = own["t_moe_layer"]["value"] - doc["parameters"]["t_moe_layer"]["value"]
+    trt = E.estimate(dataclasses.replace(DEP, engine="trtllm"))
+    assert trt["calibration"]["engine"] == "trtllm" and est["calibration"]["engine"] == "shared"
+    assert trt["prediction"]["tpot_s"] - est["prediction"]["tpot_s"] == pytest.approx(
+        61 * d_layer + 58 * d_moe, rel=1e-6)
+    assert trt["bound"]["tpot_s"] == est["bound"]["tpot_s"]  # the bound has no engine
+
+
 def test_cli_json_and_errors():
     from typer.testing import CliRunner
 
@@ -134,7 +149,8 @@ def test_cli_json_and_errors():
     assert set(doc["bound"]) == set(doc["prediction"]) >= {k for k, *_ in E.ROWS}
     runner = CliRunner()
     for extra, word in ((["--layout", "ring"], "--layout"), (["--hw", "bw=1GB"], "--hw"),
-                        (["--pp", "2"], "--pp"), (["--price", "cheap"], "--price")):
+                        (["--pp", "2"], "--pp"), (["--price", "cheap"], "--price"),
+                        (["--engine", "tgi"], "--engine")):
         bad = runner.invoke(app, [*cmd, *extra])
         assert bad.exit_code == 2, bad.output
         err = bad.stderr.strip().splitlines()

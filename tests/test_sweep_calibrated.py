@@ -103,3 +103,51 @@ def test_a_seeds_cube_is_unchanged_by_the_option(tmp_path):
     np.testing.assert_allclose(ds.t_step.sel(hardware="h200", model="deepseek-v3", precision="fp8",
                                              context=8192).values,
                                np.asarray(rl.t_step(hw, model, wl)), rtol=1e-12)
+
+
+def test_dequantizing_chip_adds_its_time_per_layer(tmp_path):
+    """fp4 weights on H100 (no fp4 peak: dequantized) and on B200 (native): each cube point is
+    core.predict by hand, and on H100 the step is t_dequant_layer × 36 layers longer than the
+    same Engine without dequantization (gpt-oss-120b has 36 layers)."""
+    cfg = {"name": "dequant", "physics": "calibrated", "dtype": "float64",
+           "store": str(tmp_path / "dq.zarr"),
+           "axes": {"hardware": ["h100-sxm", "b200"], "model": ["gpt-oss-120b"], "chips": 8,
+                    "batch": [1, 64], "context": [2048], "precision": ["fp4", "fp8"]},
+           "outputs": {"values": ["t_step"]}}
+    (tmp_path / "dq.yaml").write_text(yaml.safe_dump(cfg))
+    r = CliRunner().invoke(app, ["sweep", str(tmp_path / "dq.yaml"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    cube = xr.open_zarr(tmp_path / "dq.zarr")
+    per_layer = calibration.load().values["t_dequant_layer"]
+    for hw_name, weights, dq in (("h100-sxm", "fp4", 1.0), ("b200", "fp4", 0.0),
+                                 ("h100-sxm", "fp8", 0.0)):
+        # the sweep computes at the chip's peak for the weights, else bf16 (fp4 on H100)
+        hw = catalogs.hardware(hw_name, chips=8.0,
+                               precision=catalogs.compute_precision(hw_name, weights))
+        hw = parallel.layout(hw.replace(link_bw=eff.replica_link_bw(hw_name, 8.0)), "ep")
+        model = parallel.extended_model(catalogs.architecture("gpt-oss-120b"), weights=weights, kv="bf16")
+        wl, eng = Workload(batch=np.array([1.0, 64.0]), context=2048.0), calibration.engine_for(weights)
+        assert calibration.dequant_of(hw_name, weights) == dq
+        step = np.asarray(predict.step_time(hw, model, wl, eng.replace(dequant=dq)))
+        got = cube.t_step.sel(hardware=hw_name, model="gpt-oss-120b", precision=weights).values[:, 0]
+        np.testing.assert_allclose(got, step, rtol=1e-12)
+        native = np.asarray(predict.step_time(hw, model, wl, eng))
+        np.testing.assert_allclose(step - native, [dq * 36 * per_layer] * 2, rtol=1e-9, atol=1e-15)
+
+
+def test_query_predicted_with_the_checkpoints_own_weights():
+    """--weights native (gpt-oss-120b: bf16 attention, mxfp4 experts) on H200: the experts'
+    4-bit streaming efficiency and Hopper's dequantization — core.predict composed by hand."""
+    r = CliRunner().invoke(app, ["query", "t_step", "--predicted", "-H", "h200", "-n", "8",
+                                 "-m", "gpt-oss-120b", "-p", "fp8", "--weights", "native",
+                                 "-L", "2048", "-B", "1,64", "--json"])
+    assert r.exit_code == 0, r.output
+    got = [row["t_step"] for row in json.loads(r.stdout)["rows"]]
+    arch = catalogs.architecture("gpt-oss-120b")
+    assert (arch.native_precision, arch.native_expert_precision) == ("bf16", "mxfp4")
+    hw = catalogs.hardware("h200", chips=8.0, precision="fp8")
+    hw = parallel.layout(hw.replace(link_bw=eff.replica_link_bw("h200", 8.0)), "ep")
+    model = parallel.extended_model(arch, weights="native", kv="bf16")
+    eng = calibration.engine_for("mxfp4", dequant=1.0, prefill_skip=calibration.prefill_skip_of(arch))
+    want = predict.step_time(hw, model, Workload(batch=np.array([1.0, 64.0]), context=2048.0), eng)
+    np.testing.assert_allclose(got, np.asarray(want), rtol=1e-9)

@@ -4,7 +4,9 @@ Sliders for L, b, BW, N_active, N_total, C, w and the batch; the two lines and
 their crossover B* move live; readouts "Compute / Memory ratio" and "KV share"
 at the chosen batch, as in the seed (its defaults give 3.34e-2 and 1.38 % at
 B = 128). A picker loads any catalog hardware (replica of ``chips`` chips at a
-precision) and model. Every number comes from :mod:`rooflax.core`.
+precision) and model; with both loaded, the **predicted** decode step (the calibrated
+:mod:`rooflax.core.predict`, as ``query --predicted``) is drawn beside the bound's two lines at
+the sliders' L and B. Every number comes from :mod:`rooflax.core`.
 """
 
 from __future__ import annotations
@@ -66,6 +68,41 @@ def curves(L, b, BW, N_active, N_total, C, w, bmax: float, n: int = 200):
     return B, np.asarray(rc.t_compute(hw, model, wl)), np.asarray(rc.t_memory(hw, model, wl))
 
 
+def prediction_trees(hardware: str, chips: int, precision: str, model: str, weights: str):
+    """(hw, model, Engine) of the calibrated prediction of a catalog pick: the same trees as
+    ``rooflax query --predicted`` (layout ep for MoE / tp for dense, the replica's link, the
+    extended model, the shipped calibration)."""
+    from .point import build_point, predicted_trees
+
+    pt = build_point(hardware, model, chips=float(chips), precision=precision, weights=weights,
+                     batch=1.0, context=1024.0)
+    return predicted_trees(pt)
+
+
+def predicted_step(trees, L: float, B) -> np.ndarray:
+    """The prediction's decode step over batches ``B`` at context ``L``, s (NaN where the
+    weights do not fit the replica)."""
+    from rooflax import core as rc
+
+    from .point import evaluate_predicted
+
+    hw, model, eng = trees
+    wl = rc.Workload(batch=np.asarray(B, dtype=float), context=float(L))
+    return np.asarray(evaluate_predicted("t_step", hw, model, wl, eng), dtype=float)
+
+
+def prediction_readout(pred: dict | None, L: float, batch: float, bound_step: float) -> str:
+    """The readout of the prediction at the sliders' L and B (or how to get one)."""
+    if pred is None:
+        return ("<b>Predicted step:</b> <span id='predstep'>n/a</span> — load a catalog hardware "
+                "and model (the calibration needs their layers, experts and chip)")
+    t = float(predicted_step(pred["trees"], L, [batch])[0])
+    return (f"<b>Predicted step</b> (calibrated on measured silicon; {pred['label']}) at "
+            f"B = {batch:,.0f}: <span id='predstep'>{sci(t)}</span> s vs the bound "
+            f"max(T_compute, T_memory) = {sci(bound_step)} s — the prediction follows L and B; "
+            "the other sliders move the bound only")
+
+
 #: Slider units → SI (TB/s, B params, P MAC/s); the others are shown in SI.
 SLIDER_SCALE = {"L": 1.0, "b": 1.0, "BW": 1e12, "N_active": 1e9, "N_total": 1e9, "C": 1e15,
                 "w": 1.0, "batch": 1.0}
@@ -80,21 +117,21 @@ def _sliders() -> dict:
 
     d, W = SEED_DEFAULTS, pn.widgets
     return {
-        "L": W.EditableFloatSlider(name="L — context (tokens)", start=0, end=262144, step=256,
+        "L": W.EditableFloatSlider(label="L — context (tokens)", start=0, end=262144, step=256,
                                    value=d["L"], format="0,0"),
-        "b": W.EditableFloatSlider(name="b — KV bytes per token", start=0, end=400000, step=256,
+        "b": W.EditableFloatSlider(label="b — KV bytes per token", start=0, end=400000, step=256,
                                    value=d["b"], format="0,0"),
-        "BW": W.EditableFloatSlider(name="BW — memory bandwidth (TB/s)", start=0.1, end=100,
+        "BW": W.EditableFloatSlider(label="BW — memory bandwidth (TB/s)", start=0.1, end=100,
                                     step=0.1, value=d["BW"] / 1e12),
-        "N_active": W.EditableFloatSlider(name="N_active — active params (B)", start=0.5,
+        "N_active": W.EditableFloatSlider(label="N_active — active params (B)", start=0.5,
                                           end=1000, step=0.5, value=d["N_active"] / 1e9),
-        "N_total": W.EditableFloatSlider(name="N_total — total params (B)", start=0.5, end=2000,
+        "N_total": W.EditableFloatSlider(label="N_total — total params (B)", start=0.5, end=2000,
                                          step=0.5, value=d["N_total"] / 1e9),
-        "C": W.EditableFloatSlider(name="C — MAC/s (P = 1e15)", start=0.01, end=50, step=0.01,
+        "C": W.EditableFloatSlider(label="C — MAC/s (P = 1e15)", start=0.01, end=50, step=0.01,
                                    value=d["C"] / 1e15),
-        "w": W.EditableFloatSlider(name="w — bytes per weight", start=0.25, end=4, step=0.125,
+        "w": W.EditableFloatSlider(label="w — bytes per weight", start=0.25, end=4, step=0.125,
                                    value=d["w"]),
-        "batch": W.EditableIntSlider(name="B — batch", start=1, end=20000, step=1,
+        "batch": W.EditableIntSlider(label="B — batch", start=1, end=20000, step=1,
                                      value=d["batch"]),
     }
 
@@ -107,14 +144,14 @@ def _picker() -> dict:
 
     W = pn.widgets
     return {
-        "hardware": W.Select(name="hardware", options=[SEED] + catalogs.hardware_names()),
-        "chips": W.IntInput(name="chips", value=1, start=1, end=4096),
-        "precision": W.Select(name="precision", options=["bf16", "fp8", "fp4", "int8"],
+        "hardware": W.Select(label="hardware", options=[SEED] + catalogs.hardware_names()),
+        "chips": W.IntInput(label="chips", value=1, start=1, end=4096),
+        "precision": W.Select(label="precision", options=["bf16", "fp8", "fp4", "int8"],
                               value="fp8"),
-        "model": W.Select(name="model", options=[SEED] + catalogs.model_names()),
-        "weights": W.Select(name="weights", options=["fp8", "bf16", "fp4", "native"],
+        "model": W.Select(label="model", options=[SEED] + catalogs.model_names()),
+        "weights": W.Select(label="weights", options=["fp8", "bf16", "fp4", "native"],
                             value="fp8"),
-        "load": W.Button(name="Load from catalog", button_type="primary"),
+        "load": W.Button(label="Load from catalog", color="primary"),
         "status": pn.pane.HTML("", css_classes=["rooflax-status"]),
     }
 
@@ -125,6 +162,7 @@ def _figure():
     from bokeh.plotting import figure
 
     srcs = {"src": ColumnDataSource({"B": [], "tc": [], "tm": []}),
+            "pred": ColumnDataSource({"B": [], "tp": []}),
             "pt": ColumnDataSource({"x": [], "y": []}),
             "now": ColumnDataSource({"x": [], "y": []})}
     fig = figure(height=430, width=760, title="T_compute / T_memory vs batch",
@@ -132,6 +170,8 @@ def _figure():
                  tools="pan,wheel_zoom,box_zoom,reset,hover,save")
     fig.line("B", "tc", source=srcs["src"], color="#d62728", line_width=3, legend_label="T_compute")
     fig.line("B", "tm", source=srcs["src"], color="#1f77b4", line_width=3, legend_label="T_memory")
+    fig.line("B", "tp", source=srcs["pred"], color="#2ca02c", line_width=3, line_dash="dashed",
+             legend_label="predicted step (calibrated)")
     fig.scatter("x", "y", source=srcs["pt"], size=12, color="black", marker="diamond",
                 legend_label="crossover B*")
     fig.scatter("x", "y", source=srcs["now"], size=9, color="#9467bd", legend_label="current B")
@@ -159,8 +199,9 @@ def readouts(nb: dict, args: dict, batch: float) -> dict[str, str]:
     }
 
 
-def _updater(sl: dict, srcs: dict, vline, panes: dict):
-    """The callback redrawing curves, crossover and readouts from the sliders."""
+def _updater(sl: dict, srcs: dict, vline, panes: dict, state: dict):
+    """The callback redrawing curves, crossover and readouts from the sliders (and the loaded
+    catalog pick's prediction, ``state["pred"]``)."""
 
     def value(k):
         return float(sl[k].value) * SLIDER_SCALE[k]
@@ -179,9 +220,14 @@ def _updater(sl: dict, srcs: dict, vline, panes: dict):
         else:
             srcs["pt"].data = {"x": [], "y": []}
             vline.visible = False
-        srcs["now"].data = {"x": [value("batch")], "y": [max(nb["t_compute"], nb["t_memory"])]}
+        bound_step = max(nb["t_compute"], nb["t_memory"])
+        srcs["now"].data = {"x": [value("batch")], "y": [bound_step]}
         for k, html in readouts(nb, args, value("batch")).items():
             panes[k].object = html
+        pred = state.get("pred")
+        srcs["pred"].data = ({"B": B, "tp": predicted_step(pred["trees"], args["L"], B)}
+                             if pred else {"B": [], "tp": []})
+        panes["pred"].object = prediction_readout(pred, args["L"], value("batch"), bound_step)
 
     return update
 
@@ -194,9 +240,10 @@ def _set_slider(s, k: str, v: float) -> None:
     s.value = type(s.value)(x) if k == "batch" else float(x)
 
 
-def _load_picked(sl: dict, pk: dict) -> list[str]:
+def _load_picked(sl: dict, pk: dict, state: dict) -> list[str]:
     """Set the sliders from the picked catalog hardware and model (the seed's where none is
-    picked); what was loaded, in words."""
+    picked), and ``state["pred"]`` to their prediction where both are picked; what was loaded,
+    in words."""
     from rooflax.sweeps import catalogs
 
     d, msgs = SEED_DEFAULTS, []
@@ -220,6 +267,12 @@ def _load_picked(sl: dict, pk: dict) -> list[str]:
     else:
         for k in ("N_total", "N_active", "b", "w"):
             _set_slider(sl[k], k, d[k])
+    state["pred"] = None
+    if SEED not in (pk["hardware"].value, pk["model"].value):
+        trees = prediction_trees(pk["hardware"].value, pk["chips"].value, pk["precision"].value,
+                                 pk["model"].value, pk["weights"].value)
+        state["pred"] = {"trees": trees, "label": f"{pk['hardware'].value} × {pk['chips'].value}, "
+                         f"{pk['model'].value}, shared engine values"}
     return msgs
 
 
@@ -231,12 +284,13 @@ def build_app():
     fig, srcs, vline = _figure()
     panes = {k: pn.pane.HTML("", css_classes=[c]) for k, c in (
         ("ratio", "rooflax-ratio"), ("share", "rooflax-kvshare"), ("cross", "rooflax-bstar"),
-        ("detail", "rooflax-detail"))}
-    update = _updater(sl, srcs, vline, panes)
+        ("detail", "rooflax-detail"), ("pred", "rooflax-pred"))}
+    state: dict = {"pred": None}
+    update = _updater(sl, srcs, vline, panes, state)
 
     def do_load(*_):
         try:
-            msgs = _load_picked(sl, pk)
+            msgs = _load_picked(sl, pk, state)
             pk["status"].object = "loaded " + "; ".join(msgs) if msgs else "seed defaults"
         except ValueError as e:
             pk["status"].object = f"<span style='color:#b00'>{e}</span>"

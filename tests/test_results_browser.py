@@ -247,6 +247,21 @@ def explore_url():
         proc.kill()
 
 
+def _predicted_llama70b_on_one_h200(context: float, batch: float) -> float:
+    """core.predict by hand: Llama-3.1-70B fp8 on one H200 (the picker's defaults: 1 chip, fp8)."""
+    from rooflax.core import parallel, predict
+    from rooflax.core.specs import Workload
+    from rooflax.sweeps import calibration, catalogs
+    from rooflax.sweeps import efficiency as eff
+
+    arch = catalogs.architecture("llama-3.1-70b")
+    hw = catalogs.hardware("h200", chips=1.0, precision="fp8")
+    hw = parallel.layout(hw.replace(link_bw=eff.replica_link_bw("h200", 1.0)), "tp")
+    model = parallel.extended_model(arch, weights="fp8", kv="bf16")
+    eng = calibration.engine_for("fp8", prefill_skip=calibration.prefill_skip_of(arch))
+    return float(predict.step_time(hw, model, Workload(batch=batch, context=context), eng))
+
+
 def test_explore_readouts_follow_sliders_and_match_core(browser, explore_url):
     from rooflax import core as rc
 
@@ -277,6 +292,13 @@ def test_explore_readouts_follow_sliders_and_match_core(browser, explore_url):
         bx2 = float(rc.b_x(hw, model(), wl))
         expect = f"{bx2:,.0f}" if np.isfinite(bx2) else "none"
         assert page.inner_text("#bstar").startswith(expect)
+        # load a catalog pick: the calibrated prediction is read out at the sliders' L and B
+        assert page.inner_text("#predstep") == "n/a"
+        page.locator("select").nth(0).select_option("h200")
+        page.locator("select").nth(2).select_option("llama-3.1-70b")
+        page.get_by_role("button", name="Load from catalog").click()
+        want = _predicted_llama70b_on_one_h200(context=16384.0, batch=128.0)
+        page.wait_for_selector(f"#predstep:text('{sci(want)}')", timeout=60000)
     finally:
         page.close()
     assert errors == []

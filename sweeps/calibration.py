@@ -84,8 +84,11 @@ NAMES = list(PARAMETERS)
 #: engine as the shared value × exp(δ), δ ~ N(0, ENGINE_SPREAD²) — a prior that keeps an engine
 #: with few rows near the shared value. Every other parameter is shared by all engines.
 ENGINE_PARAMETERS = ("t_layer", "t_moe_layer")
-#: Prior spread of an engine's time per layer around the shared value, log units (0.5: ×1.65).
-ENGINE_SPREAD = 0.5
+#: Prior spread of an engine's time per layer around the shared value, log units (2: ×7.4 — a
+#: weak prior: engines differ several-fold; it fixes the shared value an unknown engine gets).
+ENGINE_SPREAD = 2.0
+#: Fewest rows of an engine for its own time per layer (fewer: the shared values).
+MIN_ENGINE_ROWS = 50
 #: Scale of the log residuals the prior is weighed against before the data give their own, log
 #: units (the shipped fit's rms is ≈ 0.3).
 RESIDUAL_SCALE = 0.3
@@ -102,10 +105,15 @@ def _bits_class(precision: str) -> str:
     return "weight_bw_eff_16" if bits > 12 else ("weight_bw_eff_8" if bits > 6 else "weight_bw_eff_4")
 
 
+def _peak_name(precision: str) -> str:
+    """The catalog peak a weights format computes at: fp4 for nvfp4/mxfp4, bf16 for fp16."""
+    return {"nvfp4": "fp4", "mxfp4": "fp4", "fp16": "bf16"}.get(precision, precision)
+
+
 def compute_precision(hw_key: str, precision: str) -> str:
     """The chip's peak to use: the weights' precision where the chip has it (nvfp4/mxfp4 → fp4),
     else fp8, else bf16 (weight-only quantization computes at a wider precision)."""
-    want = {"nvfp4": "fp4", "mxfp4": "fp4", "fp16": "bf16"}.get(precision, precision)
+    want = _peak_name(precision)
     peaks = catalogs.hardware_entry(hw_key)["peak_tflops_dense"]
     for p in (want, "fp8", "bf16"):
         if peaks.get(p) is not None:
@@ -116,8 +124,7 @@ def compute_precision(hw_key: str, precision: str) -> str:
 def is_native(hw_key: str, precision: str) -> bool:
     """True where the chip multiplies weights of ``precision`` as they are stored (it has a peak
     for that format); False for weight-only quantization (mxfp4 on Hopper, fp8 on Ampere)."""
-    want = {"nvfp4": "fp4", "mxfp4": "fp4", "fp16": "bf16"}.get(precision, precision)
-    return catalogs.hardware_entry(hw_key)["peak_tflops_dense"].get(want) is not None
+    return catalogs.hardware_entry(hw_key)["peak_tflops_dense"].get(_peak_name(precision)) is not None
 
 
 def dequant_of(hw_key: str, *precisions: str) -> float:
@@ -359,10 +366,6 @@ def training_rows(r: Rows) -> Rows:
     """The rows a calibration is fitted on: all but those of :data:`NOT_TRAINING` rules."""
     keep = np.asarray([not set(m.rules) & set(NOT_TRAINING) for m in r.items])
     return subset(r, keep) if keep.any() else r
-
-
-#: Fewest rows of an engine for its own time per layer (fewer: the shared values).
-MIN_ENGINE_ROWS = 50
 
 
 def calibrate(r: Rows, *, per: str | None = "engine", **kw: Any) -> Calibration:

@@ -91,12 +91,14 @@ def predicted_step(trees, L: float, B) -> np.ndarray:
     return np.asarray(evaluate_predicted("t_step", hw, model, wl, eng), dtype=float)
 
 
-def prediction_readout(pred: dict | None, L: float, batch: float, bound_step: float) -> str:
-    """The readout of the prediction at the sliders' L and B (or how to get one)."""
+def prediction_readout(pred: dict | None, t: float, batch: float, bound_step: float) -> str:
+    """The readout of the predicted step ``t`` (s) at the sliders' B (or why there is none)."""
     if pred is None:
         return ("<b>Predicted step:</b> <span id='predstep'>n/a</span> — load a catalog hardware "
                 "and model (the calibration needs their layers, experts and chip)")
-    t = float(predicted_step(pred["trees"], L, [batch])[0])
+    if not math.isfinite(t):
+        return (f"<b>Predicted step</b> ({pred['label']}): <span id='predstep'>n/a</span> — does "
+                "not fit: the weights exceed the replica's HBM (add chips or narrow the weights)")
     return (f"<b>Predicted step</b> (calibrated on measured silicon; {pred['label']}) at "
             f"B = {batch:,.0f}: <span id='predstep'>{sci(t)}</span> s vs the bound "
             f"max(T_compute, T_memory) = {sci(bound_step)} s — the prediction follows L and B; "
@@ -224,10 +226,12 @@ def _updater(sl: dict, srcs: dict, vline, panes: dict, state: dict):
         srcs["now"].data = {"x": [value("batch")], "y": [bound_step]}
         for k, html in readouts(nb, args, value("batch")).items():
             panes[k].object = html
-        pred = state.get("pred")
-        srcs["pred"].data = ({"B": B, "tp": predicted_step(pred["trees"], args["L"], B)}
-                             if pred else {"B": [], "tp": []})
-        panes["pred"].object = prediction_readout(pred, args["L"], value("batch"), bound_step)
+        pred, t = state.get("pred"), math.nan
+        if pred:  # one evaluation: the curve's batches and the slider's
+            tp = predicted_step(pred["trees"], args["L"], np.append(B, value("batch")))
+            t, tp = float(tp[-1]), tp[:-1]
+        srcs["pred"].data = {"B": B, "tp": tp} if pred else {"B": [], "tp": []}
+        panes["pred"].object = prediction_readout(pred, t, value("batch"), bound_step)
 
     return update
 

@@ -135,7 +135,7 @@ def summary(recs: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> dict[s
     return out
 
 
-def cross_validate(r, by: str, *, per: str | None = None) -> np.ndarray:
+def cross_validate(r, by: str, *, per: str | None = "engine") -> np.ndarray:
     """Leave-one-group-out predictions, s: each group predicted by a calibration without it."""
     from rooflax.sweeps import calibration as C
 

@@ -105,15 +105,10 @@ def _bits_class(precision: str) -> str:
     return "weight_bw_eff_16" if bits > 12 else ("weight_bw_eff_8" if bits > 6 else "weight_bw_eff_4")
 
 
-def _peak_name(precision: str) -> str:
-    """The catalog peak a weights format computes at: fp4 for nvfp4/mxfp4, bf16 for fp16."""
-    return {"nvfp4": "fp4", "mxfp4": "fp4", "fp16": "bf16"}.get(precision, precision)
-
-
 def compute_precision(hw_key: str, precision: str) -> str:
     """The chip's peak to use: the weights' precision where the chip has it (nvfp4/mxfp4 → fp4),
     else fp8, else bf16 (weight-only quantization computes at a wider precision)."""
-    want = _peak_name(precision)
+    want = catalogs.peak_name(precision)
     peaks = catalogs.hardware_entry(hw_key)["peak_tflops_dense"]
     for p in (want, "fp8", "bf16"):
         if peaks.get(p) is not None:
@@ -124,7 +119,7 @@ def compute_precision(hw_key: str, precision: str) -> str:
 def is_native(hw_key: str, precision: str) -> bool:
     """True where the chip multiplies weights of ``precision`` as they are stored (it has a peak
     for that format); False for weight-only quantization (mxfp4 on Hopper, fp8 on Ampere)."""
-    return catalogs.hardware_entry(hw_key)["peak_tflops_dense"].get(_peak_name(precision)) is not None
+    return catalogs.hardware_entry(hw_key)["peak_tflops_dense"].get(catalogs.peak_name(precision)) is not None
 
 
 def dequant_of(hw_key: str, *precisions: str) -> float:

@@ -185,12 +185,20 @@ def resolve_model(name: str) -> str:
     return _resolve("model", name)
 
 
+def peak_name(precision: str) -> str:
+    """The catalog peak a weights format computes at: fp4 for nvfp4/mxfp4, bf16 for fp16, else
+    the format itself."""
+    return {"nvfp4": "fp4", "mxfp4": "fp4", "fp16": "bf16"}.get(precision, precision)
+
+
 def compute_precision(name: str, want: str) -> str:
-    """The compute precision a chip runs ``want`` at: ``want`` where the chip has a peak for
-    it, else bf16 (else its first listed peak) — one fallback rule for configs and the CLI."""
+    """The compute precision a chip runs ``want`` at: its peak (:func:`peak_name`: nvfp4 and
+    mxfp4 run at fp4) where the chip has one, else bf16 (else its first listed peak) — one
+    fallback rule for configs and the CLI."""
     from rooflax.core.specs import precision_bytes
 
     precision_bytes(want)  # ValueError naming the known precisions
+    want = peak_name(want)
     peaks = hardware_entry(name)["peak_tflops_dense"]
     if peaks.get(want) is not None:
         return want
@@ -279,10 +287,11 @@ def power_kw(name: str) -> tuple[float, str]:
 
 # -- pytrees --------------------------------------------------------------------------------
 def peak_flops(name: str, precision: str = "bf16") -> float:
-    """Dense peak FLOP/s of one chip at a precision; ValueError if the chip lacks it."""
+    """Dense peak FLOP/s of one chip at a precision (a weights format at its :func:`peak_name`:
+    nvfp4 at fp4); ValueError if the chip lacks it."""
     entry = hardware_entry(name)
     peaks = entry["peak_tflops_dense"]
-    tflops = peaks.get(precision.lower())
+    tflops = peaks.get(peak_name(precision.lower()))
     if tflops is None:
         have = ", ".join(p for p, v in peaks.items() if v is not None)
         raise ValueError(

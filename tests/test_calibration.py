@@ -123,6 +123,15 @@ def test_dequant_of_reads_the_chips_native_formats(chip, precisions, want):
     assert C.dequant_of(chip, *precisions) == want
 
 
+def test_weights_formats_compute_at_their_peak():
+    """nvfp4/mxfp4 weights compute at the chip's fp4 peak where it has one (B200: 9 000 dense
+    TFLOPS, hardware.yaml), else bf16 (H100) — one rule for sweeps, the CLI and calibration."""
+    assert catalogs.compute_precision("b200", "nvfp4") == "fp4"
+    assert catalogs.compute_precision("h100-sxm", "mxfp4") == "bf16"
+    assert catalogs.peak_flops("b200", "nvfp4") == catalogs.peak_flops("b200", "fp4") == 9000e12
+    assert C.compute_precision("h100-sxm", "mxfp4") == "fp8"  # weight-only: the narrowest peak
+
+
 def test_prefill_skip_is_embedding_and_lm_head():
     """Llama-3.1-8B (HF config: vocab 128256, hidden 4096, untied): 2·V·d weights skipped."""
     arch = catalogs.architecture("llama-3.1-8b")

@@ -39,7 +39,11 @@ out["long"] = pane.object
 w["model"].value = explore.SEED
 w["Load from catalog"].clicks += 1
 out["back"], out["tp_back"] = pane.object, list(src.data["tp"])
-print(json.dumps(out))
+w["hardware"].value, w["chips"].value, w["precision"].value = "h100-sxm", 1, "bf16"
+w["model"].value, w["weights"].value = "deepseek-v3", "bf16"
+w["Load from catalog"].clicks += 1
+out["too_big"] = pane.object
+print(json.dumps(out, default=float))
 """
 
 
@@ -65,3 +69,5 @@ def test_loaded_pick_draws_and_reads_the_prediction():
     assert f"<span id='predstep'>{sci(float(step(128.0, 32768.0)))}</span>" in out["long"]
     # back to the seed: no prediction
     assert "n/a" in out["back"] and out["tp_back"] == []
+    # DeepSeek-V3 in bf16 on one 80 GB H100 (671e9 · 2 B > 80 GB): no predicted step, and why
+    assert "<span id='predstep'>n/a</span>" in out["too_big"] and "does not fit" in out["too_big"]

@@ -27,11 +27,14 @@ browser:
 lint: $(STAMP)
 	$(BIN)/ruff check core sweeps results tests benchmarks
 
+# Two pytest workers (the machines here have 2 cores); a test file stays on one worker.
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+
 test: $(STAMP) browser lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(PYTEST)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -x -m "not slow" -p no:cacheprovider
+	$(PYTEST) -x -m "not slow"
 
 sweep: $(STAMP)
 	$(BIN)/rooflax sweep configs/default.yaml --overwrite

@@ -7,6 +7,9 @@ the artefact every results / plot / browser test reads.
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# pytest-xdist workers export COLUMNS=80/LINES; the CLI tests expect what a pipe gets (160 columns)
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -105,17 +105,6 @@ def _bits_class(precision: str) -> str:
     return "weight_bw_eff_16" if bits > 12 else ("weight_bw_eff_8" if bits > 6 else "weight_bw_eff_4")
 
 
-def compute_precision(hw_key: str, precision: str) -> str:
-    """The chip's peak to use: the weights' precision where the chip has it (nvfp4/mxfp4 → fp4),
-    else fp8, else bf16 (weight-only quantization computes at a wider precision)."""
-    want = catalogs.peak_name(precision)
-    peaks = catalogs.hardware_entry(hw_key)["peak_tflops_dense"]
-    for p in (want, "fp8", "bf16"):
-        if peaks.get(p) is not None:
-            return p
-    return "bf16"
-
-
 def is_native(hw_key: str, precision: str) -> bool:
     """True where the chip multiplies weights of ``precision`` as they are stored (it has a peak
     for that format); False for weight-only quantization (mxfp4 on Hopper, fp8 on Ampere)."""
@@ -146,7 +135,7 @@ def _model(model_key: str, weights: str, experts: str, kv: str) -> Model:
 def _row_trees(m: Measurement) -> tuple[Hardware, Model, Workload, dict[str, float]]:
     hw_key = catalogs.resolve_hardware(m.hardware)
     model_key = catalogs.resolve_model(m.model)
-    prec = compute_precision(hw_key, m.compute)
+    prec = catalogs.compute_precision(hw_key, m.compute)
     hw = catalogs.hardware(hw_key, chips=float(m.chips), precision=prec)
     hw = hw.replace(link_bw=eff.replica_link_bw(hw_key, m.chips), dp=float(m.attention_dp),
                     expert_replicas=1.0,

@@ -100,6 +100,12 @@ def neutral(name: str) -> float:
     return 0.0 if PARAMETERS[name][0] == "s" else 1.0
 
 
+def bulk_precision(is_moe: bool, dense: str, experts: str) -> str:
+    """The format of the bulk of the weights a step streams (an MoE's experts): it picks the
+    weight-streaming efficiency, for measured rows and deployments alike."""
+    return experts if is_moe else dense
+
+
 def _bits_class(precision: str) -> str:
     bits = 8 * precision_bytes(precision)
     return "weight_bw_eff_16" if bits > 12 else ("weight_bw_eff_8" if bits > 6 else "weight_bw_eff_4")
@@ -141,11 +147,12 @@ def _row_trees(m: Measurement) -> tuple[Hardware, Model, Workload, dict[str, flo
                     expert_replicas=1.0,
                     moe_ep=1.0 if m.moe_ep > 1 else 0.0)
     model = _model(model_key, m.weights, m.experts, m.kv)
+    arch = catalogs.architecture(model_key)
     wl = Workload(batch=float(m.batch), context=m.isl + m.osl / 2.0, prompt=float(m.isl),
                   spec_k=float(m.spec_k), spec_alpha=float(m.spec_alpha))
     extra = {"osl": m.osl if m.mode == "agg" else math.inf,
-             "class": NAMES.index(_bits_class(m.weights)),
-             "skip": prefill_skip_of(catalogs.architecture(model_key)),
+             "class": NAMES.index(_bits_class(bulk_precision(arch.is_moe, m.weights, m.experts))),
+             "skip": prefill_skip_of(arch),
              "dequant": dequant_of(hw_key, m.weights, m.experts)}
     return hw, model, wl, extra
 
@@ -427,6 +434,6 @@ def deployment_engine(hw_key: str, arch: Any, weights: str, *, osl: float = math
     if weights.lower() == "native":
         dense = arch.native_precision
         experts = arch.native_expert_precision or dense
-    return engine_for(experts if arch.is_moe else dense, osl=osl, engine=engine,
+    return engine_for(bulk_precision(arch.is_moe, dense, experts), osl=osl, engine=engine,
                       prefill_skip=prefill_skip_of(arch), dequant=dequant_of(hw_key, dense, experts))
 

@@ -188,6 +188,19 @@ def _rows(*lines):
     return list(csv.DictReader(io.StringIO(HEADER + "\n" + "\n".join(lines))))
 
 
+def test_streaming_efficiency_follows_the_experts_of_an_moe():
+    """A measured row and a deployment pick the weight-streaming efficiency by the same format:
+    an MoE's experts (gpt-oss as released: bf16 dense, mxfp4 experts → the 4-bit value)."""
+    m = M.Measurement(row_id="x", hardware="h200", model="gpt-oss-120b", chips=1, tp=1, weights="bf16",
+                      experts="mxfp4", kv="bf16", compute="bf16", batch=8, concurrency=8, isl=1024,
+                      osl=1024, quantity="tpot_ms", value=5.0)
+    (cls,) = C.rows([m]).weight_class
+    assert C.NAMES[cls] == "weight_bw_eff_4"
+    arch = catalogs.architecture("gpt-oss-120b")
+    eng = C.deployment_engine("h200", arch, "native")
+    assert float(eng.weight_bw_eff) == C.load().values["weight_bw_eff_4"]
+
+
 def test_rule_gpu_count_from_id_ep_scaled():
     (row,) = _rows("x_gpt_oss_120b_h200_sxm_trtllm_fp4_agg_8192x1024_c16_tp4_ep4_9,s,trtllm,1,"
                    "openai/gpt-oss-120b,h200_sxm,fp4,agg,8192,1024,nvfp4,nvfp4,16,16,1,1,4,4"

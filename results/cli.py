@@ -254,6 +254,7 @@ SloOpt = Annotated[str | None, typer.Option("--slo", callback=_checked("slo"), h
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Set a knob, KNOB=VALUE in SI units (e.g. bw=8e12, sparsity=1). Repeatable.")]
 ScaleOpt = Annotated[list[str] | None, typer.Option("--scale", help="Multiply a knob, KNOB=FACTOR (e.g. bw=10 with c_over_bw=0.1: 10x bandwidth at the same C). Repeatable.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+EngineOpt = Annotated[str | None, typer.Option("--engine", help="Serving engine whose calibrated time per layer the prediction uses (trtllm, sglang, vllm); default: the values shared by all engines.")]
 HfConfigOpt = Annotated[str | None, typer.Option("--hf-config", help="A Hugging Face config.json to use as the model (or give its path to -m).")]
 CatalogOpt = Annotated[str | None, typer.Option("--catalog", help="A user model catalog (YAML, the schema of models.yaml) merged over the packaged one; also $ROOFLAX_CATALOG.")]
 
@@ -301,6 +302,7 @@ def sensitivity(
     catalog: CatalogOpt = None,
     predicted: Annotated[bool, typer.Option("--predicted", help="The calibrated prediction at --batch (TPOT, tokens/s, $/token) instead of the bound at B*.")] = False,
     batch: Annotated[str | None, typer.Option("--batch", "-B", callback=_checked("batch"), help="With --predicted: the concurrency (sequences) the prediction is taken at.")] = None,
+    engine: EngineOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """How B*, cost, latency and throughput at B* move with each knob (autodiff); with
@@ -316,6 +318,7 @@ def sensitivity(
       rooflax sensitivity out/cube.zarr --sel hardware=h200 --sel model=deepseek-v3 --sel context=32768
       rooflax sensitivity -H h200 -n 8 -m path/to/config.json -L 32k
       rooflax sensitivity --predicted -B 64 -H h200 -n 8 -m deepseek-v3 -L 8k -p fp8
+      rooflax sensitivity --predicted -B 64 --engine sglang -H h200 -n 8 -m deepseek-v3 -L 8k -p fp8
 
     \b
     --json keys (schema "rooflax.sensitivity/1"; non-finite numbers are null):
@@ -329,28 +332,32 @@ def sensitivity(
               latency_at_b_star, throughput_at_b_star},
       units, partial {OUTPUT: {KNOB: dy/dx}}, elasticity {OUTPUT: {KNOB: dlny/dlnx}},
       sentences {OUTPUT: {KNOB: text}}.
-      With --predicted: reading "prediction", label, inputs.batch, running_batch, binding null,
+      With --predicted: reading "prediction", label, inputs.batch, inputs.engine, running_batch,
+      binding null,
       values {latency, tokens_per_second_per_user, throughput, cost_per_token, cost_per_mtok}.
     """
     from . import report
 
     knobs = _sensitivity_knobs(knob)
-    _check_prediction_options(predicted, batch, cube)
+    _check_prediction_options(predicted, batch, cube, engine)
     if cube is not None:
         rep = _sensitivity_of_cube(cube, _kv(sel), hardware, model, context, knobs)
     else:
         rep = _sensitivity_of_point(
             hardware, _user_models(model, hf_config, catalog), knobs, context=context,
             chips=chips, precision=precision, weights=weights, kv_precision=kv_precision,
-            price=price_per_hour, slo=slo, set_=set_, scale=scale, hw=hw, batch=batch)
+            price=price_per_hour, slo=slo, set_=set_, scale=scale, hw=hw, batch=batch,
+            engine=engine)
     if as_json:
         typer.echo(report.to_json(rep))
     else:
         (report.render_prediction if predicted else report.render)(rep, _console())
 
 
-def _check_prediction_options(predicted: bool, batch: str | None, cube: str | None) -> None:
-    """--predicted needs a catalog point and --batch; --batch means nothing to the bound (at B*)."""
+def _check_prediction_options(predicted: bool, batch: str | None, cube: str | None,
+                              engine: str | None = None) -> None:
+    """--predicted needs a catalog point and --batch; --batch and --engine mean nothing to the
+    bound (at B*)."""
     from .point import UserError
 
     if predicted and cube is not None:
@@ -362,6 +369,8 @@ def _check_prediction_options(predicted: bool, batch: str | None, cube: str | No
     if batch is not None and not predicted:
         raise UserError("--batch: expected with --predicted only (the bound's report is at B*); "
                         "found it alone")
+    if engine is not None and not predicted:
+        raise UserError("--engine: expected with --predicted only (the bound has no engine)")
 
 
 def _sensitivity_knobs(knob: list[str] | None) -> list[str] | None:
@@ -394,7 +403,7 @@ def _sensitivity_of_cube(cube: str, selection: dict, hardware: str | None, model
 
 def _sensitivity_of_point(hardware: str | None, model: str | None, knobs: list[str] | None, *,
                           context: str, chips, precision, weights, kv_precision, price, slo,
-                          set_, scale, hw, batch: str | None = None):
+                          set_, scale, hw, batch: str | None = None, engine: str | None = None):
     """The report of one catalog point: one traced program evaluated in NumPy (core.interpret),
     the trace cached on disk (results.programs)."""
     from rooflax.sweeps import units
@@ -411,7 +420,7 @@ def _sensitivity_of_point(hardware: str | None, model: str | None, knobs: list[s
         set_=_knob_values(set_, "set"), scale=_knob_values(scale, "scale"), hw_custom=_hw(hw),
         batch=1.0 if batch is None else float(units.knob("batch", batch)))
     if batch is not None:
-        return report.from_prediction(pt, knobs=knobs)
+        return report.from_prediction(pt, knobs=knobs, engine=engine)
     return report.from_point(pt, knobs=knobs)
 
 
@@ -436,6 +445,7 @@ def query(
     hf_config: HfConfigOpt = None,
     catalog: CatalogOpt = None,
     predicted: Annotated[bool, typer.Option("--predicted", help="The calibrated prediction (core.predict, sweeps/catalog/calibration.yaml) instead of the bound, for t_step, latency, throughput, tokens_per_second_per_user, cost_per_token, cost_per_mtok.")] = False,
+    engine: EngineOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Any core quantity at a point, or along axes given as lists/ranges: the bound (the seeds'
@@ -447,6 +457,7 @@ def query(
       rooflax query cost_per_mtok latency -H h100-sxm -n 8 -m llama-3.1-70b -B 1..4096/7
       rooflax query b_star cost_per_mtok_at_b_star -H h200 -n 8 -m path/to/config.json -L 32k
       rooflax query latency cost_per_mtok --predicted -H h200 -n 8 -m llama-3.1-70b -p fp8 -B 1,64 -L 8k
+      rooflax query latency --predicted --engine vllm -H h200 -n 8 -m llama-3.1-70b -p fp8 -B 64
       rooflax query list
 
     --json prints {"reading": "bound"|"prediction", "label", "quantities": {NAME: {"units", "long_name"}},
@@ -461,6 +472,8 @@ def query(
         _print_quantities()
         return
     _check_quantities(quantity, predicted)
+    if engine is not None and not predicted:
+        raise UserError("--engine: expected with --predicted only (the bound has no engine)")
     hws = [h for h in hardware.split(",") if h.strip()]
     model = _user_models(model, hf_config, catalog)
     mds = [m for m in model.split(",") if m.strip()]
@@ -470,13 +483,13 @@ def query(
     point = {"weights": weights, "kv_precision": kv_precision, "price": price_per_hour,
              "slo": _slo(slo), "set_": _knob_values(set_, "set"),
              "scale": _knob_values(scale, "scale"), "hw_custom": _hw(hw)}
-    rows = _query_rows(quantity, hws, mds, chip_list, precision, point, axes, predicted)
+    rows = _query_rows(quantity, hws, mds, chip_list, precision, point, axes, predicted, engine)
     if not rows:
         raise UserError("nothing to evaluate")
     if as_json:
-        typer.echo(_query_json(rows, quantity, predicted))
+        typer.echo(_query_json(rows, quantity, predicted, engine))
         return
-    _print_query_table(rows, quantity, predicted)
+    _print_query_table(rows, quantity, predicted, engine)
 
 
 def _print_quantities() -> None:
@@ -506,7 +519,8 @@ def _check_quantities(quantity: list[str], predicted: bool) -> None:
 
 
 def _query_rows(quantity: list[str], hws: list[str], mds: list[str], chip_list: list,
-                precision: str, point: dict, axes: dict, predicted: bool) -> list[dict]:
+                precision: str, point: dict, axes: dict, predicted: bool,
+                engine: str | None = None) -> list[dict]:
     """One row per hardware × model × chips × batch × context (``axes``: the batch and context
     values); ``point``: the other options of :func:`~rooflax.results.point.build_point`."""
     import itertools
@@ -539,7 +553,7 @@ def _query_rows(quantity: list[str], hws: list[str], mds: list[str], chip_list: 
         L = jnp.asarray(axes["context"], dtype=jnp.float64)[None, :]
         wl = pt.wl.replace(batch=B, context=L)
         if predicted:
-            p_hw, p_model, eng = predicted_trees(pt)
+            p_hw, p_model, eng = predicted_trees(pt, engine)
             vals = {q: evaluate_predicted(q, p_hw, p_model, wl, eng) for q in quantity}
         else:
             vals = {q: evaluate(q, pt.hw, pt.model, wl) for q in quantity}
@@ -574,36 +588,39 @@ def _point_rows(pt, compute: str, axes: dict, vals: dict, feasible: tuple) -> li
     return rows
 
 
-def _query_json(rows: list[dict], quantity: list[str], predicted: bool) -> str:
+def _query_json(rows: list[dict], quantity: list[str], predicted: bool,
+                engine: str | None = None) -> str:
     """``--json``: reading, label, units and long names of the quantities, rows (NaN → null)."""
     import json
 
-    from .point import QUANTITIES, READINGS
+    from .point import QUANTITIES, READINGS, prediction_label
 
     def clean(x):
         return None if isinstance(x, float) and not math.isfinite(x) else x
 
     reading = "prediction" if predicted else "bound"
-    out = {"reading": reading, "label": READINGS[reading],
+    out = {"reading": reading, "label": prediction_label(engine) if predicted else READINGS[reading],
+           "engine": engine if predicted else None,
            "quantities": {q: {"units": QUANTITIES[q].units,
                               "long_name": QUANTITIES[q].long_name} for q in quantity},
            "rows": [{k: clean(v) for k, v in r.items()} for r in rows]}
     return json.dumps(out, indent=2)
 
 
-def _print_query_table(rows: list[dict], quantity: list[str], predicted: bool) -> None:
+def _print_query_table(rows: list[dict], quantity: list[str], predicted: bool,
+                       engine: str | None = None) -> None:
     """The rows as a table of the axes that vary, after one line of those that do not."""
     from rich.table import Table
 
     from rooflax.sweeps import units
     from rooflax.sweeps.catalogs import NO_PRICE
 
-    from .point import QUANTITIES, READINGS
+    from .point import QUANTITIES, READINGS, prediction_label
 
     axes = ("hardware", "model", "chips", "precision", "price_basis", "batch", "context")
     varying = [k for k in axes if len({r[k] for r in rows}) > 1]
     fixed = {k: rows[0][k] for k in axes if k not in varying}
-    t = Table(title=READINGS["prediction" if predicted else "bound"])
+    t = Table()  # the reading on a line of its own: a title wraps to the table's width
     for k in varying:
         t.add_column(k, justify="right")
     for q in quantity:
@@ -623,6 +640,7 @@ def _print_query_table(rows: list[dict], quantity: list[str], predicted: bool) -
         t.add_row(*[f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in varying],
                   *[fmt(q, r[q], r) for q in quantity], *([r["reason"] or ""] if notes else []))
     con = _console()
+    con.print(prediction_label(engine) if predicted else READINGS["bound"])
     con.print(" · ".join(f"{k}={units.si(v) if isinstance(v, float) else v}"
                          for k, v in fixed.items()))  # a line of its own: tables may be narrow
     con.print(t)
@@ -667,7 +685,7 @@ def estimate(
     prefill_tp: Annotated[float | None, typer.Option("--prefill-tp", help="Disaggregated: prefill attention TP for tp-ep.")] = None,
     prefill_precision: Annotated[str | None, typer.Option("--prefill-precision", help="Disaggregated: prefill precision (default: -p).")] = None,
     prefill_batch: Annotated[float, typer.Option("--prefill-batch", help="Disaggregated: prompts per prefill step.")] = 1,
-    engine: Annotated[str | None, typer.Option("--engine", help="Serving engine whose calibrated time per layer the prediction uses (trtllm, sglang, vllm); default: the values shared by all engines.")] = None,
+    engine: EngineOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One deployment: TTFT, TPOT, tokens/s, $/M tokens, energy, memory per GPU — bound and prediction.

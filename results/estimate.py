@@ -282,9 +282,10 @@ def engine(dep: Deployment) -> Any:
     """The calibrated Engine of a deployment (aggregated: prompts interleaved; a decode pool: not)."""
     from rooflax.sweeps import calibration, catalogs
 
-    if dep.engine is not None and dep.engine not in calibration.engines():
-        raise EstimateError(f"--engine: expected one of {', '.join(calibration.engines())} (the "
-                            f"engines the calibration holds), found {dep.engine!r}")
+    try:
+        calibration.known_engine(dep.engine)
+    except ValueError as e:
+        raise EstimateError(f"--engine: {e}") from None
     arch = catalogs.architecture(catalogs.resolve_model(dep.model))
     return calibration.deployment_engine(catalogs.resolve_hardware(dep.hardware), arch,
                                          dep.weights or dep.precision, engine=dep.engine,

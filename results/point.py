@@ -209,12 +209,20 @@ READINGS = {"bound": "bound: the seeds' roofline (datasheet peaks, every efficie
                           "core.predict decode step, no prompts interleaved (query has no isl/osl)"}
 
 
-def predicted_trees(pt: Point) -> tuple[Any, Any, Any]:
+def prediction_label(engine: str | None = None) -> str:
+    """:data:`READINGS`' prediction, naming whose time per layer it uses (``engine``'s own, or
+    the value shared by all engines)."""
+    whose = f"{engine}'s own time per layer" if engine else "time per layer shared by all engines"
+    return f"{READINGS['prediction']}; {whose}"
+
+
+def predicted_trees(pt: Point, engine: str | None = None) -> tuple[Any, Any, Any]:
     """(hardware, model, Engine) of the prediction at a point: the point's hardware with the
     replica's link laid out as a sweep's ``layout: auto`` (ep for MoE, tp for dense — what
     ``physics: calibrated`` sweeps use), the model extended with its layers and experts (the
     physics the calibration needs; knobs set or scaled on the model carried over), the shipped
-    calibration's Engine for its weights."""
+    calibration's Engine for its weights (``engine``: that engine's own time per layer; UserError
+    for an engine the calibration does not hold)."""
     from rooflax import core as rc
     from rooflax.core import parallel
     from rooflax.sweeps import calibration
@@ -232,7 +240,12 @@ def predicted_trees(pt: Point) -> tuple[Any, Any, Any]:
     if "link_bw" not in knobs:
         hw = hw.replace(link_bw=replica_link_bw(name, float(hw.chips)))
     hw = parallel.layout(hw, "ep" if arch.is_moe else "tp")
-    return hw, model, calibration.deployment_engine(cat.resolve_hardware(name), arch, pt.meta["weights"])
+    try:
+        calibration.known_engine(engine)
+    except ValueError as e:
+        raise UserError(f"--engine: {e}") from None
+    return hw, model, calibration.deployment_engine(cat.resolve_hardware(name), arch,
+                                                    pt.meta["weights"], engine=engine)
 
 
 def check_predicted(name: str) -> None:

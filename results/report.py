@@ -230,7 +230,7 @@ def _sensitivity_table(report: dict[str, Any], title: str):
 
 
 # --------------------------------------------------------------------------- the prediction
-def from_prediction(point, *, knobs=None) -> dict[str, Any]:
+def from_prediction(point, *, knobs=None, engine: str | None = None) -> dict[str, Any]:
     """The report of the calibrated prediction at the point's batch (``reading: prediction``):
     :func:`rooflax.core.sensitivity.predicted_sensitivities` on the point's hardware, the model
     with its layers and experts and the shipped calibration's Engine. Same schema as the bound's
@@ -243,10 +243,10 @@ def from_prediction(point, *, knobs=None) -> dict[str, Any]:
     from rooflax.core.sensitivity import PREDICTED_OUTPUTS, predicted_sensitivities
 
     from . import programs
-    from .point import DEFAULT_KNOBS, READINGS, feasibility, predicted_trees
+    from .point import DEFAULT_KNOBS, feasibility, predicted_trees, prediction_label
 
     knobs = tuple(knobs or DEFAULT_KNOBS)
-    hw, model, eng = predicted_trees(point)
+    hw, model, eng = predicted_trees(point, engine)
 
     def sens(h, m, w, e):
         return predicted_sensitivities(h, m, w, e, knobs=knobs)
@@ -261,9 +261,9 @@ def from_prediction(point, *, knobs=None) -> dict[str, Any]:
     elasticity = {o: {k: _f(s["elasticity"][o][k]) for k in knobs} for o in PREDICTED_OUTPUTS}
     wl = point.wl
     return {
-        "schema": SCHEMA, "reading": "prediction", "label": READINGS["prediction"],
+        "schema": SCHEMA, "reading": "prediction", "label": prediction_label(engine),
         "source": "catalog",
-        "inputs": {**point.meta, "context": _f(wl.context), "batch": _f(wl.batch),
+        "inputs": {**point.meta, "engine": engine, "context": _f(wl.context), "batch": _f(wl.batch),
                    "slo": _f(wl.slo) if math.isfinite(_f(wl.slo)) else None},
         "parameters": dataclasses.replace(point, hw=hw, model=model).parameters(),  # as predicted
         "binding": None, "reason": reason, "running_batch": _f(running) if reason == "ok" else math.nan, "values": values,

@@ -404,6 +404,15 @@ def engines(path: str | Path | None = None) -> list[str]:
     return sorted(_cached(str(Path(path) if path is not None else shipped_path())).per_engine)
 
 
+def known_engine(engine: str | None, path: str | Path | None = None) -> str | None:
+    """``engine`` where the calibration holds its own time per layer (None: the shared values);
+    ValueError naming the engines it holds otherwise."""
+    if engine is not None and engine not in engines(path):
+        raise ValueError(f"expected one of {', '.join(engines(path))} (the engines the "
+                         f"calibration holds), found {engine!r}")
+    return engine
+
+
 def engine_for(weights: str, *, osl: float = math.inf, engine: str | None = None,
                path: str | Path | None = None, prefill_skip: float = 0.0,
                dequant: float = 0.0) -> predict.Engine:

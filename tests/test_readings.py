@@ -80,3 +80,33 @@ def test_engine_for_is_the_engine_of_a_measured_row():
         for field in predict.Engine.__dataclass_fields__:
             leaf = jnp.ravel(jnp.asarray(getattr(want, field)))[0]
             assert float(getattr(got, field)) == pytest.approx(float(leaf)), field
+
+
+def test_query_and_sensitivity_predicted_with_an_engine_by_hand():
+    """--engine vllm: Llama-3.1-70B's 80 dense layers each take vLLM's own time per layer, read
+    from calibration.yaml by hand — TPOT longer by Δt_layer·80 than with the shared values, in
+    query and sensitivity alike; the label and the JSON name the engine."""
+    doc = yaml.safe_load(calibration.shipped_path().read_text())
+    d_layer = (doc["per_engine"]["vllm"]["parameters"]["t_layer"]["value"]
+               - doc["parameters"]["t_layer"]["value"])
+    shared = _json("query", "latency", "--predicted", *POINT)
+    vllm = _json("query", "latency", "--predicted", "--engine", "vllm", *POINT)
+    assert vllm["engine"] == "vllm" and "vllm's own time per layer" in vllm["label"]
+    assert shared["engine"] is None and "shared by all engines" in shared["label"]
+    for a, b in zip(shared["rows"], vllm["rows"], strict=True):
+        assert b["latency"] - a["latency"] == pytest.approx(80 * d_layer, rel=1e-6)
+    sens = _json("sensitivity", "--predicted", "-B", "64", "--engine", "vllm", "-H", "h200", "-n", "8",
+                 "-m", "llama-3.1-70b", "-p", "fp8", "-L", "8k")
+    assert sens["inputs"]["engine"] == "vllm"
+    assert sens["values"]["latency"] == pytest.approx(vllm["rows"][1]["latency"], rel=1e-9)
+
+
+@pytest.mark.parametrize("args,words", [
+    (("query", "latency", "--engine", "vllm", *POINT), "--engine: expected with --predicted only"),
+    (("query", "latency", "--predicted", "--engine", "tgi", *POINT), "expected one of sglang, trtllm, vllm"),
+    (("sensitivity", "--engine", "vllm", "-H", "h200", "-n", "8", "-m", "llama-3.1-70b"),
+     "--engine: expected with --predicted only"),
+])
+def test_engine_errors_are_one_line(args, words):
+    r = runner.invoke(app, list(args))
+    assert r.exit_code == 2 and words in r.output and "Traceback" not in r.output

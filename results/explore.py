@@ -68,15 +68,16 @@ def curves(L, b, BW, N_active, N_total, C, w, bmax: float, n: int = 200):
     return B, np.asarray(rc.t_compute(hw, model, wl)), np.asarray(rc.t_memory(hw, model, wl))
 
 
-def prediction_trees(hardware: str, chips: int, precision: str, model: str, weights: str):
+def prediction_trees(hardware: str, chips: int, precision: str, model: str, weights: str,
+                     engine: str | None = None):
     """(hw, model, Engine) of the calibrated prediction of a catalog pick: the same trees as
-    ``rooflax query --predicted`` (layout ep for MoE / tp for dense, the replica's link, the
-    extended model, the shipped calibration)."""
+    ``rooflax query --predicted [--engine]`` (layout ep for MoE / tp for dense, the replica's
+    link, the extended model, the shipped calibration; ``engine``: its own time per layer)."""
     from .point import build_point, predicted_trees
 
     pt = build_point(hardware, model, chips=float(chips), precision=precision, weights=weights,
                      batch=1.0, context=1024.0)
-    return predicted_trees(pt)
+    return predicted_trees(pt, engine)
 
 
 def predicted_step(trees, L: float, B) -> np.ndarray:
@@ -111,6 +112,8 @@ SLIDER_SCALE = {"L": 1.0, "b": 1.0, "BW": 1e12, "N_active": 1e9, "N_total": 1e9,
 #: The seed's inputs of :func:`numbers` / :func:`curves` other than the batch.
 SEED_INPUTS = ("L", "b", "BW", "N_active", "N_total", "C", "w")
 SEED = "(seed defaults)"
+#: The engine choice whose prediction uses the time per layer shared by all engines.
+SHARED = "shared (all engines)"
 
 
 def _sliders() -> dict:
@@ -139,10 +142,11 @@ def _sliders() -> dict:
 
 
 def _picker() -> dict:
-    """The catalog picker: hardware × chips at a precision, model with its weights, a button."""
+    """The catalog picker: hardware × chips at a precision, model with its weights, the engine
+    whose calibrated time per layer the prediction uses, a button."""
     import panel as pn
 
-    from rooflax.sweeps import catalogs
+    from rooflax.sweeps import calibration, catalogs
 
     W = pn.widgets
     return {
@@ -153,6 +157,7 @@ def _picker() -> dict:
         "model": W.Select(label="model", options=[SEED] + catalogs.model_names()),
         "weights": W.Select(label="weights", options=["fp8", "bf16", "fp4", "native"],
                             value="fp8"),
+        "engine": W.Select(label="engine (prediction)", options=[SHARED] + calibration.engines()),
         "load": W.Button(label="Load from catalog", color="primary"),
         "status": pn.pane.HTML("", css_classes=["rooflax-status"]),
     }
@@ -273,10 +278,11 @@ def _load_picked(sl: dict, pk: dict, state: dict) -> list[str]:
             _set_slider(sl[k], k, d[k])
     state["pred"] = None
     if SEED not in (pk["hardware"].value, pk["model"].value):
+        engine = None if pk["engine"].value == SHARED else pk["engine"].value
         trees = prediction_trees(pk["hardware"].value, pk["chips"].value, pk["precision"].value,
-                                 pk["model"].value, pk["weights"].value)
+                                 pk["model"].value, pk["weights"].value, engine)
         state["pred"] = {"trees": trees, "label": f"{pk['hardware'].value} × {pk['chips'].value}, "
-                         f"{pk['model'].value}, shared engine values"}
+                         f"{pk['model'].value}, {engine or 'shared'} engine values"}
     return msgs
 
 

@@ -36,6 +36,10 @@ w["Load from catalog"].clicks += 1
 out["loaded"], out["B"], out["tp"] = pane.object, list(src.data["B"]), list(src.data["tp"])
 w["L — context (tokens)"].value = 32768.0
 out["long"] = pane.object
+w["engine (prediction)"].value = "vllm"
+w["Load from catalog"].clicks += 1
+out["vllm"] = pane.object
+w["engine (prediction)"].value = explore.SHARED
 w["model"].value = explore.SEED
 w["Load from catalog"].clicks += 1
 out["back"], out["tp_back"] = pane.object, list(src.data["tp"])
@@ -67,6 +71,11 @@ def test_loaded_pick_draws_and_reads_the_prediction():
     np.testing.assert_allclose(out["tp"], step(B, 1024.0), rtol=1e-9)
     # moving L moves the prediction
     assert f"<span id='predstep'>{sci(float(step(128.0, 32768.0)))}</span>" in out["long"]
+    # vLLM's own time per layer (calibration.yaml's per_engine values)
+    eng_v = calibration.engine_for("fp8", prefill_skip=calibration.prefill_skip_of(arch), engine="vllm")
+    t_v = float(predict.step_time(hw, model, Workload(batch=128.0, context=32768.0), eng_v))
+    assert f"<span id='predstep'>{sci(t_v)}</span>" in out["vllm"] and "vllm engine values" in out["vllm"]
+    assert sci(t_v) != sci(float(step(128.0, 32768.0)))
     # back to the seed: no prediction
     assert "n/a" in out["back"] and out["tp_back"] == []
     # DeepSeek-V3 in bf16 on one 80 GB H100 (671e9 · 2 B > 80 GB): no predicted step, and why

@@ -5,7 +5,9 @@ For every row of a measurement file (aiconfigurator CSV or structured YAML, read
 the stated batch) and the **prediction** (:mod:`rooflax.core.predict` with a calibration: the
 shipped one by default), or the reason the row is skipped. The summary gives rows expressed,
 median and mean |pred/meas − 1|, median pred/meas, broken down by system, model, engine and batch
-bucket, and every row measured faster than its bound with the explanation. ``cv`` re-calibrates
+bucket, every row measured faster than its bound with the explanation, and the rows whose
+configuration the table measured more than once, further apart than any one prediction can be
+within :data:`TOLERANCE` of (what differs is not in the table). ``cv`` re-calibrates
 without each group (system or model) and predicts it: leave-one-group-out cross-validation.
 """
 
@@ -22,6 +24,9 @@ import numpy as np
 BUCKETS = (("1", 1, 1), ("2-16", 2, 16), ("17-128", 17, 128), (">128", 129, math.inf))
 #: A TTFT above this means requests waited in a queue before their prefill, s.
 QUEUE_TTFT_S = 10.0
+#: The accuracy asked of a prediction, |pred/meas − 1|: two measurements of one configuration
+#: more than (1 + t)/(1 − t) apart cannot both be within it of any single prediction.
+TOLERANCE = 0.15
 
 
 #: Values of ``--per`` (calibrate, validate --cv): each engine's time per layer of its own, or none.
@@ -84,12 +89,26 @@ def _explain_fast(m, running: float, bound_ms: float) -> str:
     return "; ".join(reasons) or "unexplained"
 
 
+def repeat_spread(items: list) -> np.ndarray:
+    """Per row: largest over smallest measured value of the rows with the same inputs
+    (:meth:`~rooflax.sweeps.measurements.Measurement.inputs`; 1 for a configuration measured once)."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for i, m in enumerate(items):
+        groups[m.inputs()].append(i)
+    spread = np.ones(len(items))
+    for idx in groups.values():
+        values = [items[i].value for i in idx]
+        spread[idx] = max(values) / min(values)
+    return spread
+
+
 def evaluate(r, predicted_s: np.ndarray) -> list[dict[str, Any]]:
     """Per-row records: measured, bound, predicted (ms), ratios, groups, explanations."""
     from rooflax.sweeps import calibration as C
 
     bound = np.asarray(C.bound_s(r)) * 1e3
     running = C.running_batch(r)
+    spread = repeat_spread(r.items)
     out = []
     for i, m in enumerate(r.items):
         meas, pred = m.value, float(predicted_s[i]) * 1e3
@@ -97,7 +116,8 @@ def evaluate(r, predicted_s: np.ndarray) -> list[dict[str, Any]]:
                "mode": m.mode, "batch": m.batch, "running_batch": float(running[i]),
                "bucket": bucket(float(running[i])), "measured_ms": meas,
                "bound_ms": float(bound[i]), "predicted_ms": pred, "pred/meas": pred / meas,
-               "faster_than_bound": bool(meas < bound[i]), "rules": list(m.rules)}
+               "faster_than_bound": bool(meas < bound[i]), "rules": list(m.rules),
+               "repeat_spread": float(spread[i])}
         if rec["faster_than_bound"]:
             rec["explanation"] = _explain_fast(m, float(running[i]), float(bound[i]))
         out.append(rec)
@@ -128,11 +148,22 @@ def summary(recs: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> dict[s
         why[x["explanation"].split(":")[0] if x["explanation"] != "unexplained" else "unexplained"] += 1
     out["faster_than_bound"] = {"rows": len(fast), "unexplained": why.get("unexplained", 0),
                                 "by_explanation": dict(why)}
+    out["repeated_inputs"] = _repeated(recs)
     reasons: dict[str, int] = defaultdict(int)
     for s in skipped:
         reasons[s["reason"]] += 1
     out["skipped_reasons"] = dict(reasons)
     return out
+
+
+def _repeated(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rows whose configuration was measured more than (1 + t)/(1 − t) apart, t = :data:`TOLERANCE`,
+    and the accuracy on them and on the rest."""
+    limit = (1.0 + TOLERANCE) / (1.0 - TOLERANCE)
+    rep = [x for x in recs if x["repeat_spread"] > limit]
+    rest = [x for x in recs if x["repeat_spread"] <= limit]
+    return {"spread_limit": limit, "rows": len(rep), "on_them": _stats(rep) if rep else {},
+            "on_the_rest": _stats(rest) if rest else {}}
 
 
 def cross_validate(r, by: str, *, per: str | None = "engine") -> np.ndarray:
@@ -167,6 +198,14 @@ def format_summary(s: dict[str, Any], title: str) -> str:
     f = s["faster_than_bound"]
     out.append(f"measured faster than the bound: {f['rows']} rows "
                f"({f['unexplained']} unexplained) {f['by_explanation']}")
+    rep = s["repeated_inputs"]
+    if rep["rows"]:
+        out.append(f"one configuration measured more than {rep['spread_limit']:.2f}× apart (no "
+                   f"prediction is within {TOLERANCE:.0%} of both; the table does not say what "
+                   f"differs): {rep['rows']} rows, median |e| "
+                   f"{100 * rep['on_them']['median_abs_err']:.1f}% on them, "
+                   + (f"{100 * rep['on_the_rest']['median_abs_err']:.1f}% on the rest"
+                      if rep["on_the_rest"] else "no other rows"))
     if s["skipped_reasons"]:
         out.append("skipped:")
         out += [f"  {n} × {reason}" for reason, n in s["skipped_reasons"].items()]

@@ -24,7 +24,7 @@ import math
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -116,6 +116,15 @@ class Measurement(BaseModel):
     value: float = Field(gt=0)
     ttft_ms: float | None = Field(None, description="the run's measured TTFT (queueing evidence)")
     rules: list[str] = Field(default_factory=list, description="loader rules applied (RULES)")
+
+    #: Fields that name or report a measurement rather than describe the run measured.
+    NOT_INPUTS: ClassVar[frozenset[str]] = frozenset(
+        {"row_id", "source", "engine_version", "value", "ttft_ms", "rules"})
+
+    def inputs(self) -> tuple:
+        """What the run was, as a table states it (every field but :attr:`NOT_INPUTS`): two rows
+        with equal inputs are the same configuration measured twice."""
+        return tuple(v for k, v in self.model_dump().items() if k not in self.NOT_INPUTS)
 
     @field_validator("weights", "experts", "kv", "compute")
     @classmethod

@@ -67,6 +67,30 @@ def test_any_structured_file(tmp_path):
     assert set(why) == {"unknown", "prose"} and "Z9000" in why["unknown"] and "no batch" in why["prose"]
 
 
+def test_one_configuration_measured_twice_apart(tmp_path):
+    """Rows equal in every input but source, version and value are one configuration measured
+    twice: 7 and 10 ms (1.43× apart > 1.15/0.85) cannot both be within 15% of one prediction and
+    are counted; 7 and 8 ms (1.14×) can and are not; another engine is another configuration."""
+    run = {"hardware": "h200", "model": "llama-3.1-70b", "chips": 8, "tp": 8, "weights": "fp8",
+           "experts": "fp8", "compute": "fp8", "isl": 1024, "osl": 1024, "batch": 16,
+           "engine": "vllm"}
+    rows = [{**run, "row_id": "a", "value": 7.0, "engine_version": "1"},
+            {**run, "row_id": "b", "value": 10.0, "engine_version": "2", "source": "elsewhere"},
+            {**run, "row_id": "c", "value": 7.0, "batch": 32},
+            {**run, "row_id": "d", "value": 8.0, "batch": 32},
+            {**run, "row_id": "e", "value": 20.0, "engine": "sglang"}]
+    path = tmp_path / "twice.yaml"
+    path.write_text(yaml.safe_dump({"measurements": rows}))
+    out = silicon.validate([path])
+    spread = {r["row_id"]: r["repeat_spread"] for r in out["rows"]}
+    assert spread == pytest.approx({"a": 10 / 7, "b": 10 / 7, "c": 8 / 7, "d": 8 / 7, "e": 1.0})
+    rep = out["summary"]["repeated_inputs"]
+    assert rep["spread_limit"] == pytest.approx(1.15 / 0.85) and rep["rows"] == 2
+    assert rep["on_them"]["rows"] == 2 and rep["on_the_rest"]["rows"] == 3
+    text = silicon.format_summary(out["summary"], "TPOT")
+    assert "2 rows" in text and "measured more than 1.35× apart" in text
+
+
 def test_cli_default_and_prose_refused(tmp_path):
     runner = CliRunner()
     r = runner.invoke(app, ["validate"])

@@ -27,8 +27,9 @@ browser:
 lint: $(STAMP)
 	$(BIN)/ruff check core sweeps results tests benchmarks
 
-# Two pytest workers (the machines here have 2 cores); a test file stays on one worker.
-PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+# Two pytest workers (the machines here have 2 cores), tests dealt out one by one (the slow
+# sweep tests of one file run side by side).
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist load
 
 test: $(STAMP) browser lint
 	$(PYTEST)

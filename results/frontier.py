@@ -293,10 +293,14 @@ def to_json(res: dict[str, Any]) -> str:
 
 
 def plot(res: dict[str, Any]):
-    """The frontiers across hardware: $/M output tokens vs tokens/s per user (hvplot, lazy)."""
+    """The frontiers across hardware: $/M output tokens vs tokens/s per user (hvplot, lazy),
+    rendered to Bokeh as a :class:`~rooflax.results.plots.Panel` without widgets (what
+    :func:`~rooflax.results.plots.save` writes)."""
     import holoviews as hv
     import hvplot.pandas  # noqa: F401
     import pandas as pd
+
+    from .plots import Panel
 
     rows = [{"hardware": h, **p} for h, e in res["hardware"].items() for p in e["frontier"]]
     df = pd.DataFrame(rows)
@@ -312,4 +316,5 @@ def plot(res: dict[str, Any]):
                                                 size=250, color="black", label="cheapest meeting the SLO")
     if res["slo"]["min_speed"] > 0:
         overlay = overlay * hv.VLine(res["slo"]["min_speed"]).opts(color="grey", line_dash="dashed")
-    return overlay.opts(legend_position="top_right")
+    fig = hv.render(overlay.opts(legend_position="top_right"), backend="bokeh")
+    return Panel(fig, free=[], options={}, sizes={})

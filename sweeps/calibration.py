@@ -80,10 +80,11 @@ PARAMETERS: dict[str, tuple[str, float, str]] = {
 }
 NAMES = list(PARAMETERS)
 
-#: The engine's software time per layer (kernel launches, synchronization, fusion): fitted per
-#: engine as the shared value × exp(δ), δ ~ N(0, ENGINE_SPREAD²) — a prior that keeps an engine
-#: with few rows near the shared value. Every other parameter is shared by all engines.
-ENGINE_PARAMETERS = ("t_layer", "t_moe_layer")
+#: The engine's software time per layer (kernel launches, synchronization, fusion; its MoE
+#: kernels; its kernels for weights the chip cannot multiply natively): fitted per engine as the
+#: shared value × exp(δ), δ ~ N(0, ENGINE_SPREAD²) — a prior that keeps an engine with few rows
+#: near the shared value. Every other parameter is shared by all engines.
+ENGINE_PARAMETERS = ("t_layer", "t_moe_layer", "t_dequant_layer")
 #: Prior spread of an engine's time per layer around the shared value, log units (2: ×7.4 — a
 #: weak prior: engines differ several-fold; it fixes the shared value an unknown engine gets).
 ENGINE_SPREAD = 2.0

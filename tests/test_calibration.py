@@ -287,7 +287,8 @@ def test_calibration_file_without_a_parameter_is_neutral_there():
 def test_synthetic_table_recovered_within_uncertainty():
     """Rows of the real table's shapes, TPOT generated with known θ — the engines' time per layer
     apart (trtllm ×0.6, sglang ×1.5, vllm ×1 the named t_layer) — and 3% noise: every shared
-    parameter and each engine's t_layer and t_moe_layer within 3σ of the truth (σ the fit's own),
+    parameter and each engine's t_layer and t_moe_layer (and t_dequant_layer where it has
+    dequantizing rows) within 3σ of the truth (σ the fit's own),
     and the rows predicted with their engine's values."""
     rng = np.random.default_rng(0)
     rows = [x for x in M.read(M.default_csv()) if isinstance(x, M.Measurement)]
@@ -312,9 +313,12 @@ def test_synthetic_table_recovered_within_uncertainty():
         est, sig = cal.values[name], cal.sigmas[name]
         assert math.isfinite(sig) and sig > 0
         assert abs(est - named[name]) <= 3 * sig + 1e-12, (name, est, sig, named[name])
+    dequantizing = {m.engine for m, d in zip(pick, r.dequant, strict=True) if d}
+    assert dequantizing  # gpt-oss on Hopper
     for e in engines:
         own = cal.per_engine[e]
-        for name, want in (("t_layer", named["t_layer"] * factor[e]), ("t_moe_layer", named["t_moe_layer"])):
+        checks = [("t_layer", named["t_layer"] * factor[e]), ("t_moe_layer", named["t_moe_layer"])]
+        for name, want in checks + [("t_dequant_layer", named["t_dequant_layer"])] * (e in dequantizing):
             est, sig = own.values[name], own.sigmas[name]
             assert 0 < sig and abs(est - want) <= 3 * sig, (e, name, est, sig, want)
     pred = C.predict_rows(r, cal)

@@ -62,9 +62,13 @@ def test_cli_json(tmp_path):
     from pathlib import Path
 
     exe = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "rooflax"
+    html = tmp_path / "frontier.html"
     out = subprocess.run([str(exe), "frontier", "-m", "gpt-oss-20b", "-H", "mi300x,gaudi3", "--tpot", "20ms",
-                          "--json"], capture_output=True, text=True, timeout=300)
+                          "--json", "-o", str(html)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
+    assert f"wrote {html}" in out.stderr  # the plot as well as the JSON (it used to crash)
+    page = html.read_text()
+    assert "cost vs speed frontier per hardware" in page and "cdn.bokeh.org" not in page
     doc = json.loads(out.stdout)
     assert doc["schema"] == F.SCHEMA and doc["slo"]["tpot"] == pytest.approx(0.02)
     mi = doc["hardware"]["mi300x"]

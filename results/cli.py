@@ -770,7 +770,7 @@ def frontier(
     for path in output or []:
         from . import plots
 
-        typer.echo(f"wrote {plots.save(F.plot(res), path)}", err=as_json)
+        typer.echo(f"wrote {plots.save(plots.deployments(res), path)}", err=as_json)
     if as_json:
         typer.echo(F.to_json(res))
         return

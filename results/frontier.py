@@ -290,31 +290,3 @@ def render(res: dict[str, Any], console: Any) -> None:
 def to_json(res: dict[str, Any]) -> str:
     """JSON with non-finite numbers as null."""
     return E.to_json(res)
-
-
-def plot(res: dict[str, Any]):
-    """The frontiers across hardware: $/M output tokens vs tokens/s per user (hvplot, lazy),
-    rendered to Bokeh as a :class:`~rooflax.results.plots.Panel` without widgets (what
-    :func:`~rooflax.results.plots.save` writes)."""
-    import holoviews as hv
-    import hvplot.pandas  # noqa: F401
-    import pandas as pd
-
-    from .plots import Panel
-
-    rows = [{"hardware": h, **p} for h, e in res["hardware"].items() for p in e["frontier"]]
-    df = pd.DataFrame(rows)
-    title = (f"{res['model']}: cost vs speed frontier per hardware (isl {res['isl']:g}, osl "
-             f"{res['osl']:g}; {res['side']})")
-    opts = dict(x="tok_s_per_user", y="usd_per_m_output", by="hardware", logx=True, logy=True,
-                xlabel="output tokens/s per user", ylabel="$ per M output tokens", title=title,
-                width=900, height=500, hover_cols=["chips", "layout", "tp", "precision", "kv", "concurrency"])
-    overlay = df.hvplot.step(where="post", **opts) * df.hvplot.scatter(size=12, **opts)
-    best = pd.DataFrame([{"hardware": h, **e["best"]} for h, e in res["hardware"].items() if e["best"]])
-    if len(best):
-        overlay = overlay * best.hvplot.scatter(x="tok_s_per_user", y="usd_per_m_output", marker="star",
-                                                size=250, color="black", label="cheapest meeting the SLO")
-    if res["slo"]["min_speed"] > 0:
-        overlay = overlay * hv.VLine(res["slo"]["min_speed"]).opts(color="grey", line_dash="dashed")
-    fig = hv.render(overlay.opts(legend_position="top_right"), backend="bokeh")
-    return Panel(fig, free=[], options={}, sizes={})

@@ -40,6 +40,7 @@ from bokeh.models import (
     LogColorMapper,
     Range1d,
     Select,
+    Span,
     Title,
 )
 from bokeh.plotting import figure
@@ -690,6 +691,41 @@ def sensitivity(ds, *, output: str = "cost_at_b_star", **sel):
 
 _MAKERS = {"roofline": roofline, "cost": cost, "bstar": bstar, "sensitivity": sensitivity,
            "frontier": frontier}
+
+
+#: What the hover of a deployment on ``rooflax frontier``'s plot shows.
+_DEPLOYMENT_HOVER = ("chips", "layout", "tp", "precision", "kv", "concurrency", "tok_s_per_user",
+                     "usd_per_m_output")
+
+
+def deployments(res: dict[str, Any]) -> Panel:
+    """``rooflax frontier``'s result: per hardware the Pareto frontier of $ per M output tokens
+    against output tokens/s per user, the cheapest deployment meeting the SLO starred and the
+    SLO's least speed dashed (plain Bokeh: the page stays offline)."""
+    f = _figure("output tokens/s per user", "$ per M output tokens")
+    f.title.text = (f"{res['model']}: cost vs speed frontier per hardware (isl {res['isl']:g}, "
+                    f"osl {res['osl']:g}; {res['side']})")
+    f.hover.tooltips = [(k, f"@{k}") for k in _DEPLOYMENT_HOVER]
+    for i, (hw, entry) in enumerate(res["hardware"].items()):
+        pts = entry["frontier"]
+        if not pts:
+            continue
+        src = ColumnDataSource({k: [p[k] for p in pts] for k in _DEPLOYMENT_HOVER})
+        color = _PALETTE[i % len(_PALETTE)]
+        step = f.step("tok_s_per_user", "usd_per_m_output", source=src, mode="after", color=color,
+                      line_width=2)
+        dots = f.scatter("tok_s_per_user", "usd_per_m_output", source=src, color=color, size=6)
+        _legend(f, hw, step, dots)
+    best = [e["best"] for e in res["hardware"].values() if e["best"]]
+    if best:
+        src = ColumnDataSource({k: [b[k] for b in best] for k in _DEPLOYMENT_HOVER})
+        star = f.scatter("tok_s_per_user", "usd_per_m_output", source=src, marker="star", size=18,
+                         color="black")
+        _legend(f, "cheapest meeting the SLO", star)
+    if res["slo"]["min_speed"] > 0:
+        f.add_layout(Span(location=res["slo"]["min_speed"], dimension="height",
+                          line_dash="dashed", line_color="grey"))
+    return Panel(f, [], {}, {})
 
 
 def make(kind: str, ds, **kwargs) -> Panel:

@@ -369,6 +369,13 @@ def _check_prediction_options(predicted: bool, batch: str | None, cube: str | No
     if batch is not None and not predicted:
         raise UserError("--batch: expected with --predicted only (the bound's report is at B*); "
                         "found it alone")
+    _check_engine_option(predicted, engine)
+
+
+def _check_engine_option(predicted: bool, engine: str | None) -> None:
+    """--engine picks the prediction's calibrated values: it means nothing to the bound."""
+    from .point import UserError
+
     if engine is not None and not predicted:
         raise UserError("--engine: expected with --predicted only (the bound has no engine)")
 
@@ -472,8 +479,7 @@ def query(
         _print_quantities()
         return
     _check_quantities(quantity, predicted)
-    if engine is not None and not predicted:
-        raise UserError("--engine: expected with --predicted only (the bound has no engine)")
+    _check_engine_option(predicted, engine)
     hws = [h for h in hardware.split(",") if h.strip()]
     model = _user_models(model, hf_config, catalog)
     mds = [m for m in model.split(",") if m.strip()]

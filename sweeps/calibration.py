@@ -115,7 +115,7 @@ def _bits_class(precision: str) -> str:
 def is_native(hw_key: str, precision: str) -> bool:
     """True where the chip multiplies weights of ``precision`` as they are stored (it has a peak
     for that format); False for weight-only quantization (mxfp4 on Hopper, fp8 on Ampere)."""
-    return catalogs.hardware_entry(hw_key)["peak_tflops_dense"].get(catalogs.peak_name(precision)) is not None
+    return catalogs.has_peak(hw_key, precision)
 
 
 def dequant_of(hw_key: str, *precisions: str) -> float:

@@ -191,6 +191,11 @@ def peak_name(precision: str) -> str:
     return {"nvfp4": "fp4", "mxfp4": "fp4", "fp16": "bf16"}.get(precision, precision)
 
 
+def has_peak(name: str, precision: str) -> bool:
+    """True where the chip's catalog lists a peak for ``precision`` (at its :func:`peak_name`)."""
+    return hardware_entry(name)["peak_tflops_dense"].get(peak_name(precision)) is not None
+
+
 def compute_precision(name: str, want: str) -> str:
     """The compute precision a chip runs ``want`` at: its peak (:func:`peak_name`: nvfp4 and
     mxfp4 run at fp4) where the chip has one, else bf16 (else its first listed peak) — one
@@ -198,10 +203,9 @@ def compute_precision(name: str, want: str) -> str:
     from rooflax.core.specs import precision_bytes
 
     precision_bytes(want)  # ValueError naming the known precisions
-    want = peak_name(want)
+    if has_peak(name, want):
+        return peak_name(want)
     peaks = hardware_entry(name)["peak_tflops_dense"]
-    if peaks.get(want) is not None:
-        return want
     return "bf16" if peaks.get("bf16") is not None else next(p for p, v in peaks.items() if v)
 
 

@@ -461,14 +461,10 @@ def _engine(cfg: C.SweepConfig, dims: list[str]) -> Any:
     from .calibration import dequant_of, engine_for
 
     precisions = _precisions(cfg.axes)[0]
-    if isinstance(cfg.axes.hardware, C.HypotheticalHardware):  # a chip of numbers: formats native
-        engines = [engine_for(p) for p in precisions]
-        if "precision" not in dims:
-            return _filled(engines[0], dims)
-        return jax.tree.map(lambda *xs: _along(np.asarray(xs, dtype=np.float64), "precision", dims),
-                            *engines)
+    hws = cfg.axes.hardware
+    chips = [None] if isinstance(hws, C.HypotheticalHardware) else hws  # numbers: formats native
     rows = [[engine_for(p, dequant=dequant_of(c, p) if isinstance(c, str) else 0.0)
-             for p in precisions] for c in cfg.axes.hardware]
+             for p in precisions] for c in chips]
     return _grid_tree(rows, ("hardware", "precision"), dims)
 
 

@@ -59,13 +59,31 @@ def enable_x64() -> None:
         jax.config.update("jax_enable_x64", True)
 
 
-def precision_bytes(precision: str) -> float:
-    """Bytes per element for a precision name (``"bf16"``, ``"fp8"``, ``"fp4"``, …)."""
-    try:
-        return PRECISION_BYTES[precision.lower()]
-    except KeyError:
+#: Other spellings of those precisions (PyTorch dtypes, engines' and tables' words) → the name
+#: above; every reader canonicalizes through :func:`precision_name`.
+PRECISION_ALIASES: dict[str, str] = {
+    "float32": "fp32", "float": "fp32",
+    "bfloat16": "bf16",
+    "float16": "fp16", "half": "fp16",
+    "float8_e4m3fn": "fp8", "float8": "fp8", "e4m3": "fp8", "fp8_e4m3": "fp8",
+    "float4_e2m1": "fp4", "e2m1": "fp4",
+}
+
+
+def precision_name(precision: str) -> str:
+    """The canonical name of a precision or one of its :data:`PRECISION_ALIASES` (any case);
+    ValueError naming the known precisions."""
+    text = str(precision).strip().lower()
+    name = PRECISION_ALIASES.get(text, text)
+    if name not in PRECISION_BYTES:
         known = ", ".join(PRECISION_BYTES)
-        raise ValueError(f"unknown precision {precision!r}; expected one of: {known}") from None
+        raise ValueError(f"unknown precision {precision!r}; expected one of: {known}")
+    return name
+
+
+def precision_bytes(precision: str) -> float:
+    """Bytes per element for a precision name or alias (``"bf16"``, ``"bfloat16"``, ``"fp4"``, …)."""
+    return PRECISION_BYTES[precision_name(precision)]
 
 
 class _Leaves:

@@ -118,10 +118,13 @@ def is_native(hw_key: str, precision: str) -> bool:
     return catalogs.has_peak(hw_key, precision)
 
 
-def dequant_of(hw_key: str, *precisions: str) -> float:
-    """1.0 where any of the weights' ``precisions`` is not native to the chip (:func:`is_native`:
-    its GEMMs dequantize first), else 0.0 — :attr:`rooflax.core.predict.Engine.dequant`."""
-    return 0.0 if all(is_native(hw_key, p) for p in precisions) else 1.0
+def dequant_of(hw_key: str, *precisions: str, compute: str | None = None) -> float:
+    """1.0 where the GEMMs dequantize weights first, else 0.0 —
+    :attr:`rooflax.core.predict.Engine.dequant`: any of the weights' ``precisions`` is not native
+    to the chip (:func:`is_native`), or the first (the dense weights) is narrower than the GEMM's
+    ``compute`` precision (weight-only quantization such as int4 weights in bf16 GEMMs)."""
+    narrower = compute is not None and precision_bytes(precisions[0]) < precision_bytes(compute)
+    return 0.0 if all(is_native(hw_key, p) for p in precisions) and not narrower else 1.0
 
 
 def prefill_skip_of(arch: Any) -> float:
@@ -154,7 +157,7 @@ def _row_trees(m: Measurement) -> tuple[Hardware, Model, Workload, dict[str, flo
     extra = {"osl": m.osl if m.mode == "agg" else math.inf,
              "class": NAMES.index(_bits_class(bulk_precision(arch.is_moe, m.weights, m.experts))),
              "skip": prefill_skip_of(arch),
-             "dequant": dequant_of(hw_key, m.weights, m.experts)}
+             "dequant": dequant_of(hw_key, m.weights, m.experts, compute=m.compute)}
     return hw, model, wl, extra
 
 

@@ -132,8 +132,14 @@ def _model_data() -> dict[str, dict[str, Any]]:
     return data
 
 
+def spelling(name: Any) -> str:
+    """The one form names and aliases are matched in: lower case, ``_`` read as ``-`` (tables
+    write ``h100_sxm``, catalogs ``h100-sxm``)."""
+    return str(name).strip().lower().replace("_", "-")
+
+
 def _aliases(kind: str) -> dict[str, str]:
-    """Lower-case name or alias → canonical key."""
+    """:func:`spelling` of a name or alias → canonical key."""
     if kind == "hardware":
         return _hardware_aliases()
     return _alias_table(_model_data())
@@ -148,20 +154,20 @@ def _alias_table(data: dict[str, dict[str, Any]]) -> dict[str, str]:
     table: dict[str, str] = {}
     for key, entry in data.items():
         for name in (key, *entry.get("aliases", [])):
-            table.setdefault(str(name).lower(), key)
+            table.setdefault(spelling(name), key)
     return table
 
 
 def _resolve(kind: str, name: str) -> str:
     table = _aliases(kind)
-    key = table.get(str(name).strip().lower())
+    key = table.get(spelling(name))
     if key is not None:
         return key
     from .inputs import found, suggest
 
     known = ", ".join(_hardware_data() if kind == "hardware" else _model_data())
     raise UnknownNameError(f"unknown {kind} name {found(name)}"
-                           f"{suggest(str(name).lower(), table)}; known: {known}")
+                           f"{suggest(spelling(name), table)}; known: {known}")
 
 
 # -- names and entries ----------------------------------------------------------------------
@@ -186,9 +192,12 @@ def resolve_model(name: str) -> str:
 
 
 def peak_name(precision: str) -> str:
-    """The catalog peak a weights format computes at: fp4 for nvfp4/mxfp4, bf16 for fp16, else
-    the format itself."""
-    return {"nvfp4": "fp4", "mxfp4": "fp4", "fp16": "bf16"}.get(precision, precision)
+    """The catalog peak a weights format (a name or alias) computes at: fp4 for nvfp4/mxfp4, bf16
+    for fp16, else the format itself."""
+    from rooflax.core.specs import precision_name
+
+    name = precision_name(precision)
+    return {"nvfp4": "fp4", "mxfp4": "fp4", "fp16": "bf16"}.get(name, name)
 
 
 def has_peak(name: str, precision: str) -> bool:
@@ -200,10 +209,7 @@ def compute_precision(name: str, want: str) -> str:
     """The compute precision a chip runs ``want`` at: its peak (:func:`peak_name`: nvfp4 and
     mxfp4 run at fp4) where the chip has one, else bf16 (else its first listed peak) — one
     fallback rule for configs and the CLI."""
-    from rooflax.core.specs import precision_bytes
-
-    precision_bytes(want)  # ValueError naming the known precisions
-    if has_peak(name, want):
+    if has_peak(name, want):  # ValueError naming the known precisions
         return peak_name(want)
     peaks = hardware_entry(name)["peak_tflops_dense"]
     return "bf16" if peaks.get("bf16") is not None else next(p for p, v in peaks.items() if v)

@@ -48,7 +48,7 @@ from pydantic import (
 
 from rooflax.core import predict
 from rooflax.core import quantities as Q
-from rooflax.core.specs import PRECISION_BYTES
+from rooflax.core.specs import PRECISION_BYTES, precision_name
 
 from . import units
 from .catalogs import DEFAULT_PRICE
@@ -111,7 +111,15 @@ Batch = Annotated[float, _k("batch")]
 LinkBandwidth = Annotated[float, _q("bandwidth", allow_inf=True),
                           Field(json_schema_extra={"examples": ["900 GB/s"]})]
 Latency = Annotated[float, _q("time", allow_zero=True), Field(json_schema_extra={"examples": ["5 us"]})]
-Precision = Annotated[str, BeforeValidator(_choice("precisions", PRECISIONS))]
+def _precision(v: Any) -> str:
+    """A precision name or alias (``bfloat16``) → its name (:func:`~rooflax.core.specs.precision_name`)."""
+    try:
+        return precision_name(v) if isinstance(v, str) else _choice("precisions", PRECISIONS)(v)
+    except ValueError:
+        return _choice("precisions", PRECISIONS)(v)
+
+
+Precision = Annotated[str, BeforeValidator(_precision)]
 OutputName = Annotated[str, BeforeValidator(_choice("outputs", ALL_OUTPUTS))]
 SensOutput = Annotated[str, BeforeValidator(_choice("sensitivity outputs", SENS_OUTPUTS))]
 Knob = Annotated[str, BeforeValidator(_choice("knobs", KNOBS))]

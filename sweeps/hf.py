@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rooflax.core.arch import Architecture
+from rooflax.core.specs import precision_name
 
 DENSE = {"llama", "mistral", "qwen2", "qwen3"}
 MOE = {"qwen2_moe", "qwen3_moe", "mixtral", "gpt_oss", "minimax_m2", "glm4_moe"}
@@ -33,7 +34,14 @@ FAMILIES = DENSE | MOE | MLA | HYBRID_LINEAR | GEMMA
 QK_NORM = {"qwen3", "qwen3_moe", "minimax_m2"} | HYBRID_LINEAR | GEMMA
 #: Families whose configs default ``tie_word_embeddings`` to true (Transformers' class defaults).
 TIED_BY_DEFAULT = GEMMA
-DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", "float8_e4m3fn": "fp8"}
+
+
+def _dtype(value: Any) -> str | None:
+    """The precision of a config's dtype string (``"bfloat16"`` → ``"bf16"``), None if unknown."""
+    try:
+        return precision_name(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 class HFConfigError(ValueError):
@@ -119,7 +127,7 @@ def _family(f: _Fields) -> str:
 def _precision(f: _Fields) -> tuple[str, str | None]:
     """(native precision, routed-expert precision or None) of the checkpoint."""
     dtype = f.data.get("torch_dtype") or f.data.get("dtype") or "bfloat16"
-    base = DTYPES.get(str(dtype), "bf16")
+    base = _dtype(dtype) or "bf16"  # a dtype rooflax has no bytes for: the weights as bf16
     q = f.data.get("quantization_config")
     if not isinstance(q, dict):
         return base, None
@@ -203,7 +211,7 @@ def _layer_pattern(f: _Fields, family: str, layers: int) -> dict[str, Any]:
             out["layer_types"] = tuple(str(t) for t in types)
         else:
             out["full_attention_interval"] = f.int("full_attention_interval")
-        ssm = DTYPES.get(str(f.data.get("mamba_ssm_dtype")))
+        ssm = _dtype(f.data.get("mamba_ssm_dtype"))
         if ssm:
             out["linear_state_precision"] = ssm
     sliding = 0

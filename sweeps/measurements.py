@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Mode = Literal["agg", "disagg-decode", "prefill"]
 Quantity = Literal["tpot_ms", "ttft_ms", "output_tok_s_per_gpu", "tok_s_per_user"]
@@ -80,8 +88,33 @@ RULES: dict[str, str] = {
 SPEC_K = 1.0
 SPEC_ALPHA = 0.85
 
-_QUANT = {"fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4", "fp4": "nvfp4", "mxfp4": "mxfp4",
-          "bf16": "bf16", "fp16": "fp16", "int8": "int8"}
+#: The table's GEMM and MoE quant modes (aiconfigurator's vocabulary) that are not a precision name
+#: (:func:`rooflax.core.specs.precision_name`) → (weights stored, GEMM computed in). Weight-only
+#: modes (``*_wo``, ``w4a16_*``) multiply in 16 bits and dequantize every weight they read.
+QUANT_MODES: dict[str, tuple[str, str]] = {
+    "fp8_block": ("fp8", "fp8"), "fp8_static": ("fp8", "fp8"), "fp8_ootb": ("fp8", "fp8"),
+    "sq": ("int8", "int8"),
+    "int8_wo": ("int8", "bf16"), "int4_wo": ("int4", "bf16"),
+    "w4afp8": ("int4", "fp8"),
+    "w4a16_mxfp4": ("mxfp4", "bf16"), "w4a8_mxfp4_mxfp8": ("mxfp4", "fp8"),
+    "fp4": ("nvfp4", "nvfp4"),
+}
+
+
+def quant_mode(mode: str) -> tuple[str, str]:
+    """(weights stored, GEMM computed in) of a quant mode: :data:`QUANT_MODES`, else a precision
+    name or alias stored and computed as is; ValueError naming both vocabularies."""
+    from rooflax.core.specs import precision_name
+
+    text = mode.strip().lower()
+    if text in QUANT_MODES:
+        return QUANT_MODES[text]
+    try:
+        name = precision_name(text)
+    except ValueError:
+        raise ValueError(f"expected a precision or one of the quant modes "
+                         f"{', '.join(QUANT_MODES)}, found {mode!r}") from None
+    return name, name
 
 
 class Measurement(BaseModel):
@@ -104,7 +137,7 @@ class Measurement(BaseModel):
     weights: str = Field("bf16", description="precision of attention/dense weights")
     experts: str = Field("bf16", description="precision of routed-expert weights")
     kv: str = Field("bf16", description="KV-cache precision")
-    compute: str = Field("bf16", description="GEMM precision")
+    compute: str = Field("", description="GEMM precision (not stated: the dense weights')")
     isl: float = Field(gt=0, description="input sequence length, tokens")
     osl: float = Field(gt=0, description="output sequence length, tokens")
     concurrency: float | None = Field(None, description="requests in flight in the whole run")
@@ -126,14 +159,23 @@ class Measurement(BaseModel):
         with equal inputs are the same configuration measured twice."""
         return tuple(v for k, v in self.model_dump().items() if k not in self.NOT_INPUTS)
 
+    @model_validator(mode="after")
+    def _compute_defaults_to_weights(self) -> Measurement:
+        if not self.compute:
+            self.compute = self.weights
+        return self
+
     @field_validator("weights", "experts", "kv", "compute")
     @classmethod
-    def _known_precision(cls, value: str) -> str:
-        from rooflax.core.specs import PRECISION_BYTES
+    def _known_precision(cls, value: str, info: ValidationInfo) -> str:
+        if info.field_name == "compute" and value == "":
+            return value
+        from rooflax.core.specs import PRECISION_BYTES, precision_name
 
-        if value.lower() not in PRECISION_BYTES:
-            raise ValueError(f"expected one of {', '.join(PRECISION_BYTES)}, found {value!r}")
-        return value.lower()
+        try:
+            return precision_name(value)
+        except ValueError:
+            raise ValueError(f"expected one of {', '.join(PRECISION_BYTES)}, found {value!r}") from None
 
 
 class Skipped(BaseModel):
@@ -208,18 +250,25 @@ def agg_layout(row: dict[str, str], moe: bool) -> tuple[dict[str, int], list[str
 
 
 def _precisions(row: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """weights, experts, kv and compute precisions of a row (:func:`quant_mode`); ValueError
+    naming the column of a mode neither vocabulary knows."""
     gemm = (row.get("gemm_quant_mode") or "").strip().lower()
     moe = (row.get("moe_quant_mode") or "").strip().lower()
     rules: list[str] = []
     if not gemm:
         rules.append("precision-missing")
         gemm = moe = "bf16"
-    weights = _QUANT.get(gemm, gemm)
-    experts = _QUANT.get(moe or gemm, moe or gemm)
+    modes = {}
+    for column, mode in (("gemm_quant_mode", gemm), ("moe_quant_mode", moe or gemm)):
+        try:
+            modes[column] = quant_mode(mode)
+        except ValueError as exc:
+            raise ValueError(f"{column}: {exc}") from None
+    (weights, compute), (experts, _) = modes["gemm_quant_mode"], modes["moe_quant_mode"]
     engine = (row.get("backend") or "").strip().lower()
     rules.append("kv-precision")
     kv = "fp8" if engine == "trtllm" and weights in ("fp8", "nvfp4") else "bf16"
-    return {"weights": weights, "experts": experts, "kv": kv, "compute": weights}, rules
+    return {"weights": weights, "experts": experts, "kv": kv, "compute": compute}, rules
 
 
 def _disagg_layout(row: dict[str, str], moe: bool) -> tuple[dict[str, int], float | None, list[str]]:
@@ -278,7 +327,10 @@ def measurement_from_row(row: dict[str, str]) -> Measurement | Skipped:
                            "silicon_concurrency: the decode pool's running batch is unknown")
     else:
         return Skipped(row_id=rid, reason=f"mode: expected agg or disagg, found {mode!r}")
-    prec, prules = _precisions(row)
+    try:
+        prec, prules = _precisions(row)
+    except ValueError as exc:
+        return Skipped(row_id=rid, reason=str(exc))
     isl, osl = _num(row, "isl"), _num(row, "osl")
     spec = ({"spec_k": SPEC_K, "spec_alpha": SPEC_ALPHA} if "disagg-mtp-assumed" in rules else {})
     try:

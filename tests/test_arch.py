@@ -75,8 +75,31 @@ REFERENCE_KV = {
 
 # Models the reference table lacks: the hybrids are counted tensor by tensor, from the Hugging
 # Face module shapes, in tests/test_hybrid.py; Qwen3-32B against its published count in
-# tests/test_catalog.py.
-DERIVED_ELSEWHERE = {"qwen3.5-397b-a17b", "glm-5", "minimax-m2.5", "qwen3-32b"}
+# tests/test_catalog.py; Qwen3-8B and Qwen3-Coder-480B tensor by tensor below.
+DERIVED_ELSEWHERE = {"qwen3.5-397b-a17b", "glm-5", "minimax-m2.5", "qwen3-32b", "qwen3-8b",
+                     "qwen3-coder-480b-a35b"}
+
+
+def _qwen3_tensors(d, layers, heads, kv_heads, head_dim, vocab, ffn, experts=0, expert_ffn=0):
+    """Parameters of a Qwen3 (dense or MoE) checkpoint counted tensor by tensor from its module
+    shapes: untied embedding and LM head, q/k/v/o, q/k RMSNorm (head_dim each), two RMSNorms per
+    layer, SwiGLU MLP (3 matrices) or router + experts, final norm."""
+    attn = d * heads * head_dim + 2 * d * kv_heads * head_dim + heads * head_dim * d + 2 * head_dim
+    mlp = 3 * d * ffn if not experts else d * experts + experts * 3 * d * expert_ffn
+    return 2 * vocab * d + layers * (attn + mlp + 2 * d) + d
+
+
+@pytest.mark.parametrize("key,count,kv_bf16", [
+    # Qwen3-8B: 36 layers, d 4096, 32/8 heads of 128, FFN 12288, vocab 151936 (config.json)
+    ("qwen3-8b", _qwen3_tensors(4096, 36, 32, 8, 128, 151936, 12288), 36 * 2 * 8 * 128 * 2),
+    # Qwen3-Coder-480B-A35B: 62 layers, d 6144, 96/8 heads of 128, 160 experts of 2560, top-8
+    ("qwen3-coder-480b-a35b", _qwen3_tensors(6144, 62, 96, 8, 128, 151936, 0, 160, 2560),
+     62 * 2 * 8 * 128 * 2),
+])
+def test_qwen3_counted_tensor_by_tensor(key, count, kv_bf16):
+    arch = catalogs.architecture(key)
+    assert arch.n_total() == count
+    assert arch.kv_bytes_per_token("bf16") == kv_bf16
 
 
 def test_reference_covers_the_catalog():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import math
@@ -121,6 +122,61 @@ def test_dequantized_weights_add_time_per_layer():
 ])
 def test_dequant_of_reads_the_chips_native_formats(chip, precisions, want):
     assert C.dequant_of(chip, *precisions) == want
+
+
+def test_weight_only_quantization_dequantizes_even_where_native():
+    """Weights narrower than the GEMM's compute precision are dequantized before each GEMM
+    (int8 weights in bf16 GEMMs on H100, whose int8 peak is not used; int4 weights in fp8 GEMMs)."""
+    assert C.dequant_of("h100-sxm", "int8", compute="bf16") == 1.0
+    assert C.dequant_of("b200", "int4", "int4", compute="fp8") == 1.0
+    assert C.dequant_of("h100-sxm", "int8", compute="int8") == 0.0   # SmoothQuant: int8 GEMMs
+    assert C.dequant_of("b200", "nvfp4", "nvfp4", compute="nvfp4") == 0.0
+
+
+@pytest.mark.parametrize("gemm,moe,want", [
+    ("fp8_block", "fp8_block", ("fp8", "fp8", "fp8")),
+    ("bfloat16", "w4a16_mxfp4", ("bf16", "mxfp4", "bf16")),   # gpt-oss as released
+    ("int4_wo", "int4_wo", ("int4", "int4", "bf16")),
+    ("fp8", "w4afp8", ("fp8", "int4", "fp8")),
+    ("sq", "fp8", ("int8", "fp8", "int8")),
+    ("float16", "", ("fp16", "fp16", "fp16")),
+])
+def test_quant_modes_as_the_table_writes_them(gemm, moe, want):
+    """aiconfigurator's GEMM/MoE quant modes → (dense weights, experts, GEMM precision)."""
+    (row,) = _rows("q,s,trtllm,1,deepseek-ai/DeepSeek-R1,b200_sxm,x,agg,1024,1024," + gemm + ","
+                   + moe + ",8,8,1,1,1,8" + ",,,,,,,,,,,,,," + ",100,20")
+    m = M.measurement_from_row(row)
+    assert (m.weights, m.experts, m.compute) == want
+
+
+def test_compute_precision_not_stated_is_the_weights():
+    """A structured row without ``compute`` multiplies in its weights' precision (not weight-only)."""
+    m = M.Measurement(row_id="x", hardware="h200", model="llama-3.1-70b", chips=2, weights="float8_e4m3fn",
+                      isl=1024, osl=1024, batch=8, value=20.0)
+    assert (m.weights, m.compute) == ("fp8", "fp8") and C.rows([m]).dequant[0] == 0.0
+
+
+def test_unknown_quant_mode_skips_the_row_naming_the_column():
+    (row,) = _rows("q,s,trtllm,1,deepseek-ai/DeepSeek-R1,b200_sxm,x,agg,1024,1024,fp8,q3_k_m,8,8,1,1,"
+                   "1,8" + ",,,,,,,,,,,,,," + ",100,20")
+    skip = M.measurement_from_row(row)
+    assert isinstance(skip, M.Skipped)
+    assert skip.reason.startswith("moe_quant_mode:") and "'q3_k_m'" in skip.reason
+
+
+def test_weight_only_row_predicts_the_dequantization_time():
+    """Llama-3.1-70B int8_wo on H100 (a chip with an int8 peak): computed at the bf16 peak, and
+    predicted slower than the same row without dequantization by vLLM's t_dequant_layer × 80
+    layers (calibration.yaml)."""
+    (row,) = _rows("w,s,vllm,1,meta-llama/Llama-3.1-70B,h100_sxm,x,agg,1024,1024,int8_wo,int8_wo,8,2,"
+                   "1,1,1,1" + ",,,,,,,,,,,,,," + ",100,20")
+    r = C.rows([M.measurement_from_row(row)])
+    assert r.dequant[0] == 1.0
+    assert float(r.hw.c_over_bw[0]) == float(catalogs.hardware("h100-sxm", precision="bf16").c_over_bw)
+    cal = C.load()
+    native = dataclasses.replace(r, dequant=np.zeros(1))
+    extra = C.predict_rows(r, cal)[0] - C.predict_rows(native, cal)[0]
+    assert extra == pytest.approx(80 * cal.per_engine["vllm"].values["t_dequant_layer"], rel=1e-9)
 
 
 def test_weights_formats_compute_at_their_peak():

@@ -18,7 +18,7 @@ from rooflax.sweeps import catalogs
 HARDWARE_KEYS = [
     "a100", "h100-sxm", "h100-pcie", "h200", "h800", "h20", "b200", "gb200", "b300", "gb300",
     "mi300x", "mi325x", "mi355x", "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e", "tpu-ironwood",
-    "gaudi3",
+    "gaudi3", "l40s",
 ]
 PRESETS = {"gb200-nvl72": ("gb200", 72), "hgx-h100-8": ("h100-sxm", 8),
            "hgx-h200-8": ("h200", 8), "hgx-b200-8": ("b200", 8)}
@@ -26,7 +26,8 @@ MODEL_KEYS = [
     "deepseek-v3", "deepseek-v2", "deepseek-v2-lite", "kimi-k2", "llama-3.1-8b",
     "llama-3.1-70b", "llama-3.1-405b", "llama-2-70b", "qwen3-235b-a22b", "qwen3-30b-a3b",
     "gpt-oss-120b", "gpt-oss-20b", "mixtral-8x7b", "gemma-3-27b", "qwen3-32b",
-    "qwen3.5-397b-a17b", "kimi-k2.5", "glm-5", "minimax-m2.5",
+    "qwen3.5-397b-a17b", "kimi-k2.5", "glm-5", "minimax-m2.5", "qwen3-8b",
+    "qwen3-coder-480b-a35b",
 ]
 # Published counts are rounded ("2.4B" for DeepSeek-V2-Lite, whose derived and reference
 # active count is 2.451B: the 2% band plus half the last published digit).
@@ -230,3 +231,32 @@ def test_names_as_engines_spell_them(name, key):
     """The measurement table's system and model_path spellings resolve as aliases."""
     resolve = catalogs.resolve_hardware if "_sxm" in name.lower() else catalogs.resolve_model
     assert resolve(name) == key
+
+
+@pytest.mark.parametrize(("name", "key"), [
+    ("a100_sxm", "a100"), ("h800_sxm", "h800"), ("h20_sxm", "h20"), ("b300_sxm", "b300"),
+    ("gb200", "gb200"), ("GB200_SXM", "gb200"), ("gb300", "gb300"), ("l40s", "l40s"),
+    ("h100_pcie", "h100-pcie"),
+])
+def test_every_system_aiconfigurator_names_resolves(name, key):
+    """aiconfigurator's system names (sdk/common.py SupportedSystems, its systems/*.yaml) — the
+    chips other tables of this format measure: ``_`` reads as ``-`` (:func:`catalogs.spelling`)."""
+    assert catalogs.resolve_hardware(name) == key
+
+
+@pytest.mark.parametrize(("name", "key"), [
+    ("meta-llama/Meta-Llama-3.1-8B", "llama-3.1-8b"), ("meta-llama/Meta-Llama-3.1-405B", "llama-3.1-405b"),
+    ("meta-llama/Llama-3.3-70B-Instruct", "llama-3.1-70b"), ("Qwen/Qwen3-8B", "qwen3-8b"),
+    ("Qwen/Qwen3-30B-A3B-FP8", "qwen3-30b-a3b"), ("nvidia/Qwen3-235B-A22B-NVFP4", "qwen3-235b-a22b"),
+    ("Qwen/Qwen3-Coder-480B-A35B-Instruct", "qwen3-coder-480b-a35b"),
+    ("moonshotai/Kimi-K2.5", "kimi-k2.5"), ("nvidia/Kimi-K2.5-NVFP4", "kimi-k2.5"),
+    ("MiniMaxAI/MiniMax-M2.5", "minimax-m2.5"), ("zai-org/GLM-5", "glm-5"),
+    ("deepseek-ai/DeepSeek-R1-0528", "deepseek-v3"), ("nvidia/DeepSeek-V3.1-NVFP4", "deepseek-v3"),
+    ("openai/gpt-oss-20b", "gpt-oss-20b"), ("Qwen/Qwen3.5-397B-A17B", "qwen3.5-397b-a17b"),
+])
+def test_aiconfigurator_default_models_resolve(name, key):
+    """HuggingFace ids of aiconfigurator's default models (sdk/common.py DefaultHFModels) whose
+    architecture the catalog holds resolve to it (DeepSeek-V3.2's sparse attention does not)."""
+    assert catalogs.resolve_model(name) == key
+    with pytest.raises(catalogs.UnknownNameError):
+        catalogs.resolve_model("deepseek-ai/DeepSeek-V3.2")

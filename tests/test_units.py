@@ -92,3 +92,13 @@ def test_cli_values_are_capped():
         units.values("1..1e12/200000000")
     assert units.values("1..8/4") == pytest.approx([1, 2, 4, 8])
     assert units.values("8:32:8") == [8, 16, 24, 32]
+
+
+def test_precision_aliases_read_as_one_name():
+    """Dtype and table spellings of a precision are one name (core.specs.precision_name)."""
+    from rooflax.core.specs import precision_bytes, precision_name
+
+    assert precision_name("BFloat16") == "bf16" and precision_name("float16") == "fp16"
+    assert precision_bytes("float8_e4m3fn") == 1.0 and precision_bytes("nvfp4") == 4.5 / 8
+    with pytest.raises(ValueError, match="expected one of: fp32, bf16"):
+        precision_name("q4_k_m")

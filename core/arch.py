@@ -56,6 +56,12 @@ class Architecture:
     qk_nope_head_dim: int = 0
     qk_rope_head_dim: int = 0
     v_head_dim: int = 0
+    # DeepSeek sparse attention (DSA: DeepSeek-V3.2, GLM-5): a lightning indexer (index_n_heads
+    # heads of index_head_dim, its own fp8 key cache) scores every cached token and the attention
+    # reads only the index_topk best. index_topk = 0: dense attention.
+    index_topk: int = 0
+    index_n_heads: int = 0
+    index_head_dim: int = 0
     # Sliding windows: ``local_layers`` layers use ``sliding_window``; the rest are global.
     sliding_window: int = 0
     local_layers: int = 0
@@ -125,6 +131,11 @@ class Architecture:
         return self.kv_lora_rank > 0
 
     @property
+    def is_sparse(self) -> bool:
+        """Whether attention is DeepSeek sparse attention (an indexer picks the tokens read)."""
+        return self.index_topk > 0 and self.index_head_dim > 0
+
+    @property
     def moe_layers(self) -> int:
         """Layers whose FFN is a mixture of experts."""
         return self.num_layers - self.first_dense_layers if self.is_moe else 0
@@ -170,7 +181,16 @@ class Architecture:
         kv_a = d * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank
         kv_b = self.kv_lora_rank * h * (self.qk_nope_head_dim + self.v_head_dim)
         out = h * self.v_head_dim * d
-        return q + kv_a + kv_b + out
+        return q + kv_a + kv_b + out + self.indexer_params()
+
+    def indexer_params(self) -> int:
+        """Weights of one layer's DSA lightning indexer (0 without): wq_b (q_lora_rank, else
+        hidden → heads·head_dim), wk (hidden → head_dim), k_norm (LayerNorm: weight and bias),
+        weights_proj (hidden → heads), as in DeepSeek-V3.2's ``Indexer``."""
+        if not self.is_sparse:
+            return 0
+        d, nh, hd = self.hidden_size, self.index_n_heads, self.index_head_dim
+        return (self.q_lora_rank or d) * nh * hd + d * hd + 2 * hd + d * nh
 
     def linear_conv_dim(self) -> int:
         """Channels of the depthwise conv of a Gated DeltaNet layer: 2·key_dim + value_dim."""
@@ -272,6 +292,15 @@ class Architecture:
         """KV bytes per token of context over the sliding-window layers (0 if none)."""
         return self.local_layers * self.kv_elements_per_layer() * precision_bytes(kv_precision)
 
+    def index_bytes_per_token(self) -> float:
+        """Bytes per token of context of the DSA indexer's key cache over the attention layers:
+        fp8 keys (head_dim bytes) and one fp32 scale per 128 of them, at any KV precision (0
+        without an indexer)."""
+        if not self.is_sparse:
+            return 0.0
+        per_layer = self.index_head_dim + 4 * -(-self.index_head_dim // 128)
+        return float(self.global_layers * per_layer)
+
     def state_bytes_per_seq(self, kv_precision: str = "bf16") -> float:
         """Constant state one sequence keeps over the linear-attention layers, bytes.
 
@@ -314,17 +343,26 @@ def model_from_architecture(
     DeepSeek-V3, mxfp4 experts + bf16 rest for gpt-oss: a weighted average).
     ``kv``: the KV-cache precision. Hybrid models get their local layers as
     ``kv_bytes_per_token_local`` over ``local_window`` tokens; linear-attention layers their
-    constant state as ``state_bytes_per_seq``.
+    constant state as ``state_bytes_per_seq``. DeepSeek sparse attention reads ``top_k`` =
+    ``index_topk`` tokens of the global layers' KV, and its indexer's key cache is the second
+    stream (``kv_bytes_per_token_local`` over every token: ``local_window`` = ∞).
     """
     n_total = float(arch.n_total())
     n_active = float(arch.n_active(include_input_embedding))
     local = arch.local_layers > 0 and arch.sliding_window > 0
+    if local and arch.is_sparse:
+        raise ValueError("an architecture with both sliding-window layers and DeepSeek sparse "
+                         "attention has two second streams; rooflax models one")
+    second = {"kv_bytes_per_token_local": float(arch.kv_bytes_per_token_local(kv)),
+              "local_window": float(arch.sliding_window)} if local else {}
+    if arch.is_sparse:  # the indexer's keys: read and kept over every cached token
+        second = {"kv_bytes_per_token_local": arch.index_bytes_per_token(),
+                  "local_window": float("inf"), "top_k": float(arch.index_topk)}
     return Model(
         n_total=n_total,
         sparsity=n_total / n_active,
         kv_bytes_per_token=float(arch.kv_bytes_per_token(kv)),
         bytes_per_weight=float(arch.bytes_per_weight(weights)),
-        kv_bytes_per_token_local=float(arch.kv_bytes_per_token_local(kv)) if local else 0.0,
-        local_window=float(arch.sliding_window) if local else float("inf"),
         state_bytes_per_seq=arch.state_bytes_per_seq(kv),
+        **second,
     )

@@ -34,17 +34,21 @@ LAYOUTS = ("one-chip", "tp", "ep", "tp-ep")
 
 
 def decode_attn_flops(arch: Architecture) -> tuple[float, float]:
-    """(global, local) decode attention FLOPs per generated token per cached token.
+    """(global, second stream) decode attention FLOPs per generated token per cached token.
 
     GQA/MHA: 4·heads·head_dim per layer (QKᵀ and AV, 2 FLOPs per MAC). MLA, absorbed (decode
     kernels attend in the latent space): 2·heads·(kv_lora + rope) + 2·heads·kv_lora per layer —
-    DeepSeek-V3: 61·128·2176 = 16 990 208.
+    DeepSeek-V3: 61·128·2176 = 16 990 208. The second stream: the sliding-window layers, or a
+    DSA indexer scoring each cached token, 2·index_heads·index_head_dim per layer.
     """
     if arch.is_mla:
         per_layer = 2 * arch.num_heads * (arch.kv_lora_rank + arch.qk_rope_head_dim) \
             + 2 * arch.num_heads * arch.kv_lora_rank
     else:
         per_layer = 4 * arch.num_heads * arch.head_dim
+    if arch.is_sparse:
+        index = 2 * arch.index_n_heads * arch.index_head_dim
+        return float(arch.global_layers * per_layer), float(arch.global_layers * index)
     return float(arch.global_layers * per_layer), float(arch.local_layers * per_layer)
 
 
@@ -64,7 +68,7 @@ def prefill_attn_flops(arch: Architecture) -> float:
 def model_extension(arch: Architecture) -> dict[str, float]:
     """The extended-model leaves of :class:`Model` for an architecture."""
     glob, local = decode_attn_flops(arch)
-    has_local = arch.local_layers > 0 and arch.sliding_window > 0
+    has_local = (arch.local_layers > 0 and arch.sliding_window > 0) or arch.is_sparse
     return {
         "attn_flops_per_ctx_token": glob,
         "attn_flops_per_ctx_token_local": local if has_local else 0.0,

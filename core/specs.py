@@ -232,9 +232,11 @@ class Model(_Leaves):
     the number of cached tokens read per step is
     ``L_eff = min(L, window, top_k, sqrt_coeff·√L)`` and the number kept is
     ``L_store = min(L, window)``. ``inf`` switches a kind off: the defaults are
-    dense attention. Hybrid models (Gemma-3, gpt-oss) also have layers with a
-    sliding window of their own: ``kv_bytes_per_token_local`` bytes per token
-    over ``min(L, local_window)`` tokens, read and stored.
+    dense attention. A second cached stream — the sliding-window layers of a hybrid
+    (Gemma-3, gpt-oss), or the key cache of a DeepSeek-sparse-attention indexer (DeepSeek-V3.2,
+    GLM-5: ``local_window`` = ∞, and ``top_k`` caps the global layers) — has
+    ``kv_bytes_per_token_local`` bytes per token over ``min(L, local_window)`` tokens, read and
+    stored.
     """
 
     n_total: ArrayLike
@@ -252,9 +254,10 @@ class Model(_Leaves):
     sqrt_coeff: ArrayLike = jnp.inf
     """√L sparse attention: c in L_eff = c·√L (inf: off)."""
     kv_bytes_per_token_local: ArrayLike = 0.0
-    """KV bytes per token of the sliding-window (local) layers of a hybrid model."""
+    """KV bytes per token of the second stream: the sliding-window (local) layers of a hybrid
+    model, or a sparse-attention indexer's keys."""
     local_window: ArrayLike = jnp.inf
-    """Window of the local layers, tokens."""
+    """Window of the local layers, tokens (∞ for an indexer: it scores every cached token)."""
     state_bytes_per_seq: ArrayLike = 0.0
     """Constant-size state per sequence of linear-attention / state-space layers (Gated DeltaNet,
     Mamba: recurrent state + conv state over all such layers), bytes. Read and kept every step
@@ -266,7 +269,8 @@ class Model(_Leaves):
     (dense/GQA 4·layers·heads·head_dim; MLA absorbed 2·layers·heads·(2·kv_lora+rope);
     DeepSeek-V3 ≈ 16 990 208). 0: the seeds' model (T_compute = B·2·N_active/FLOPS)."""
     attn_flops_per_ctx_token_local: ArrayLike = 0.0
-    """The same for the sliding-window (local) layers of a hybrid model, over min(L, W_local)."""
+    """The same for the second stream, over min(L, W_local): the sliding-window layers of a
+    hybrid model, or a sparse-attention indexer's scoring (2·heads·head_dim per layer)."""
     expert_fraction: ArrayLike = 0.0
     """Fraction of N_total that is routed experts (0: treat all weights as dense/replicated alike)."""
     expert_activation: ArrayLike = 1.0

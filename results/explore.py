@@ -272,7 +272,9 @@ def _load_picked(sl: dict, pk: dict, state: dict) -> list[str]:
             _set_slider(sl[k], k, float(v))
         msgs.append(f"{pk['model'].value} ({pk['weights'].value} weights)")
         if float(m.kv_bytes_per_token_local):
-            msgs.append("sliding-window layers not shown: b is the global layers' KV")
+            second = ("the sparse-attention indexer's keys" if float(m.top_k) < float("inf")
+                      else "sliding-window layers")
+            msgs.append(f"{second} not shown: b is the global layers' KV")
     else:
         for k in ("N_total", "N_active", "b", "w"):
             _set_slider(sl[k], k, d[k])

@@ -397,6 +397,8 @@ def model_table() -> list[dict[str, Any]]:
             "published_active": e.get("params_published_active"),
             "kv_bytes_per_token_bf16": arch.kv_bytes_per_token("bf16"),
             "kv_bytes_per_token_local_bf16": arch.kv_bytes_per_token_local("bf16"),
+            "index_bytes_per_token": arch.index_bytes_per_token(),
+            "index_topk": arch.index_topk or None,
             "state_bytes_per_seq_bf16": arch.state_bytes_per_seq("bf16"),
             "sliding_window": arch.sliding_window or None,
             "native_precision": e.get("native_precision"),

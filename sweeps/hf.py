@@ -4,14 +4,15 @@ Families understood (``model_type``, of the config or of its nested ``text_confi
 
 * dense GQA — ``llama``, ``mistral``, ``qwen2``, ``qwen3``;
 * MoE — ``qwen2_moe``, ``qwen3_moe``, ``mixtral``, ``gpt_oss``, ``minimax_m2``, ``glm4_moe``;
-* MoE + MLA — ``deepseek_v2``, ``deepseek_v3``, ``kimi_k2`` (and ``kimi_k25`` around it),
-  ``glm_moe_dsa`` (GLM-5; its DSA indexer is not modelled: attention read as dense MLA);
+* MoE + MLA — ``deepseek_v2``, ``deepseek_v3``, ``kimi_k2`` (and ``kimi_k25`` around it);
+  with DeepSeek sparse attention (``index_topk``, ``index_n_heads``, ``index_head_dim``)
+  ``deepseek_v32`` (DeepSeek-V3.2) and ``glm_moe_dsa`` (GLM-5);
 * hybrid linear attention (Gated DeltaNet) — ``qwen3_next``, ``qwen3_5``, ``qwen3_5_moe``;
 * sliding-window hybrids — ``gemma3`` / ``gemma3_text``, ``gpt_oss`` (``layer_types``).
 
 Every number comes from the file; a field the family needs and the file lacks (or has with a
 wrong type) raises :class:`HFConfigError` with one line naming the file and the field. The
-vision tower, MTP modules and DSA indexers are not counted (as in the catalog).
+vision tower and MTP modules are not counted (as in the catalog).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from rooflax.core.specs import precision_name
 
 DENSE = {"llama", "mistral", "qwen2", "qwen3"}
 MOE = {"qwen2_moe", "qwen3_moe", "mixtral", "gpt_oss", "minimax_m2", "glm4_moe"}
-MLA = {"deepseek_v2", "deepseek_v3", "kimi_k2", "glm_moe_dsa"}
+MLA = {"deepseek_v2", "deepseek_v3", "deepseek_v32", "kimi_k2", "glm_moe_dsa"}
 HYBRID_LINEAR = {"qwen3_next", "qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe_text"}
 GEMMA = {"gemma3", "gemma3_text"}
 FAMILIES = DENSE | MOE | MLA | HYBRID_LINEAR | GEMMA
@@ -149,6 +150,10 @@ def _attention(f: _Fields, family: str, heads: int) -> dict[str, Any]:
         out["v_head_dim"] = f.int("v_head_dim")
         out["num_kv_heads"] = heads
         out["head_dim"] = out["qk_nope_head_dim"] + out["qk_rope_head_dim"]
+        if f.int("index_topk", 0):  # DeepSeek sparse attention (DeepSeek-V3.2, GLM-5)
+            out["index_topk"] = f.int("index_topk")
+            out["index_n_heads"] = f.int("index_n_heads")
+            out["index_head_dim"] = f.int("index_head_dim")
         return out
     out["num_kv_heads"] = f.int("num_key_value_heads", heads)
     out["head_dim"] = f.int("head_dim", 0) or f.int("hidden_size") // heads

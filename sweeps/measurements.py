@@ -327,6 +327,10 @@ def measurement_from_row(row: dict[str, str]) -> Measurement | Skipped:
                            "silicon_concurrency: the decode pool's running batch is unknown")
     else:
         return Skipped(row_id=rid, reason=f"mode: expected agg or disagg, found {mode!r}")
+    if layout["pp"] > 1:
+        column = "pp_size" if mode == "agg" else "decode_pp_size"
+        return Skipped(row_id=rid, reason=f"{column}: pipeline parallelism (found {layout['pp']}) is "
+                       "not modelled (its stages run one after another for each token)")
     try:
         prec, prules = _precisions(row)
     except ValueError as exc:

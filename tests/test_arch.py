@@ -75,9 +75,10 @@ REFERENCE_KV = {
 
 # Models the reference table lacks: the hybrids are counted tensor by tensor, from the Hugging
 # Face module shapes, in tests/test_hybrid.py; Qwen3-32B against its published count in
-# tests/test_catalog.py; Qwen3-8B and Qwen3-Coder-480B tensor by tensor below.
+# tests/test_catalog.py; Qwen3-8B and Qwen3-Coder-480B tensor by tensor below; DeepSeek-V3.2 as
+# DeepSeek-V3 plus its indexer below.
 DERIVED_ELSEWHERE = {"qwen3.5-397b-a17b", "glm-5", "minimax-m2.5", "qwen3-32b", "qwen3-8b",
-                     "qwen3-coder-480b-a35b"}
+                     "qwen3-coder-480b-a35b", "deepseek-v3.2"}
 
 
 def _qwen3_tensors(d, layers, heads, kv_heads, head_dim, vocab, ffn, experts=0, expert_ffn=0):
@@ -206,3 +207,40 @@ def test_native_precision_of_dense_checkpoints():
 def test_unknown_precision_raises():
     with pytest.raises(ValueError, match="unknown precision"):
         catalogs.architecture("llama-3.1-8b").kv_bytes_per_token("fp3")
+
+
+# -- DeepSeek sparse attention (DeepSeek-V3.2, GLM-5) ----------------------------------------------
+def test_dsv32_is_dsv3_plus_its_indexer():
+    """DeepSeek-V3.2 = DeepSeek-V3 + per layer the lightning indexer's wq_b (q_lora 1536 → 64·128),
+    wk (7168 → 128), k_norm (LayerNorm: 2·128) and weights_proj (7168 → 64); same MLA cache, plus
+    the indexer's fp8 keys with one fp32 scale per 128: 61·(128 + 4) bytes per token."""
+    v3, v32 = catalogs.architecture("deepseek-v3"), catalogs.architecture("deepseek-v3.2")
+    indexer = 1536 * 64 * 128 + 7168 * 128 + 2 * 128 + 7168 * 64
+    assert v32.n_total() - v3.n_total() == 61 * indexer
+    assert v32.n_active() - v3.n_active() == 61 * indexer
+    assert v32.kv_bytes_per_token("fp8") == v3.kv_bytes_per_token("fp8") == 61 * 576
+    assert v32.index_bytes_per_token() == 61 * 132 and v3.index_bytes_per_token() == 0.0
+
+
+@pytest.mark.parametrize("context", [1000.0, 2048.0, 32768.0])
+def test_sparse_attention_reads_top_k_and_the_indexer_reads_all(context):
+    """Per sequence per decode step: the MLA cache over min(L, 2048) tokens plus the indexer's keys
+    over all L (read); both over all L (kept); FLOPs 61·128·2176 per token attended plus the
+    indexer's 2·64·128 per layer per cached token."""
+    from rooflax import core as rc
+
+    m = catalogs.model("deepseek-v3.2", kv="bf16", extended=True)
+    wl = rc.Workload(batch=1.0, context=context)
+    read = 61 * 576 * 2 * min(context, 2048.0) + 61 * 132 * context
+    assert float(rc.kv_read_bytes(m, wl)) == pytest.approx(read, rel=1e-12)
+    assert float(rc.kv_store_bytes(m, wl)) == pytest.approx((61 * 576 * 2 + 61 * 132) * context,
+                                                            rel=1e-12)
+    flops = 61 * 128 * 2176 * min(context, 2048.0) + 61 * 2 * 64 * 128 * context
+    assert float(rc.roofline.attn_flops(m, wl)) == pytest.approx(flops, rel=1e-12)
+
+
+def test_sliding_window_and_sparse_attention_together_refused():
+    arch = dataclasses.replace(catalogs.architecture("deepseek-v3.2"), sliding_window=128,
+                               local_layers=30)
+    with pytest.raises(ValueError, match="two second streams"):
+        model_from_architecture(arch)

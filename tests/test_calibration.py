@@ -156,6 +156,19 @@ def test_compute_precision_not_stated_is_the_weights():
     assert (m.weights, m.compute) == ("fp8", "fp8") and C.rows([m]).dequant[0] == 0.0
 
 
+def test_pipeline_parallel_rows_are_skipped_with_the_reason():
+    """pp > 1 is not modelled (the stages of one token run in sequence: read as more TP it would be
+    predicted pp× too fast at small batch): the row is skipped, naming the column."""
+    (agg, disagg) = _rows(
+        "p,s,vllm,1,meta-llama/Llama-3.1-70B,h100_sxm,bf16,agg,1024,1024,bfloat16,bfloat16,8,4,2,1,1,1"
+        + ",,,,,,,,,,,,,," + ",100,20",
+        "d,s,trtllm,1,deepseek-ai/DeepSeek-R1,h200_sxm,fp8,disagg,8192,1024,fp8,fp8,,,,,,,,,,,,,,"
+        "16,1,4,2,1,1,8,30,30.6")
+    for row, column in ((agg, "pp_size"), (disagg, "decode_pp_size")):
+        skip = M.measurement_from_row(row)
+        assert isinstance(skip, M.Skipped) and skip.reason.startswith(f"{column}: pipeline")
+
+
 def test_unknown_quant_mode_skips_the_row_naming_the_column():
     (row,) = _rows("q,s,trtllm,1,deepseek-ai/DeepSeek-R1,b200_sxm,x,agg,1024,1024,fp8,q3_k_m,8,8,1,1,"
                    "1,8" + ",,,,,,,,,,,,,," + ",100,20")

@@ -214,7 +214,8 @@ FAMILY_CONFIGS = {
         "n_shared_experts": 1, "num_experts_per_tok": 8, "first_k_dense_replace": 3,
         "q_lora_rank": 2048, "kv_lora_rank": 512, "qk_nope_head_dim": 192,
         "qk_rope_head_dim": 64, "v_head_dim": 256, "topk_method": "noaux_tc",
-        "index_topk": 2048, "tie_word_embeddings": False},
+        "index_topk": 2048, "index_n_heads": 32, "index_head_dim": 128,
+        "tie_word_embeddings": False},
 }
 
 
@@ -225,4 +226,5 @@ def test_family_field_names_map_to_the_catalog_architecture(tmp_path, key):
     assert (mine.n_total(), mine.n_active()) == (ref.n_total(), ref.n_active())
     assert mine.kv_bytes_per_token() == ref.kv_bytes_per_token()
     assert mine.kv_bytes_per_token_local() == ref.kv_bytes_per_token_local()
+    assert (mine.index_topk, mine.index_bytes_per_token()) == (ref.index_topk, ref.index_bytes_per_token())
     assert mine.bytes_per_weight("native") == ref.bytes_per_weight("native")

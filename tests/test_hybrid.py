@@ -46,11 +46,13 @@ def test_qwen35_counts_from_module_shapes():
 
 
 def _glm5_tensors(experts_used: int) -> list[tuple[int, ...]]:
-    """GLM-5 (DeepSeek-V3 module names): MLA q_a/q_b/kv_a/kv_b/o with their norms, 3 dense FFN
+    """GLM-5 (DeepSeek-V3 module names): MLA q_a/q_b/kv_a/kv_b/o with their norms, the DSA
+    indexer (wq_b 2048 → 32·128, wk, k_norm weight and bias, weights_proj → 32 heads), 3 dense FFN
     layers of 12288, then 256 routed (+ ``experts_used``) + 1 shared expert of 2048, router + bias."""
     d, v, h = 6144, 154880, 64
+    indexer = [(32 * 128, 2048), (128, d), (128,), (128,), (32, d)]
     attn = [(2048, d), (2048,), (h * (192 + 64), 2048), (512 + 64, d), (512,),
-            (h * (192 + 256), 512), (d, h * 256)]
+            (h * (192 + 256), 512), (d, h * 256)] + indexer
     dense = [(12288, d), (12288, d), (d, 12288)]
     moe = [(256, d), (256,)] + [(2048, d), (2048, d), (d, 2048)] * (experts_used + 1)
     shapes: list[tuple[int, ...]] = [(v, d), (v, d), (d,)]

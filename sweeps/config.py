@@ -487,6 +487,21 @@ class SweepConfig(_Frozen):
         "dense ones and for models given by counts. Default: auto with physics extended or calibrated, "
         "one-chip with seeds")
 
+    @model_validator(mode="after")
+    def _calibrated_needs_layers(self):
+        """The calibrated prediction charges a time per decoder layer: a model given by counts has
+        no layers, and its prediction would silently drop that time."""
+        if self.physics != "calibrated":
+            return self
+        models = self.axes.model if isinstance(self.axes.model, list | tuple) else [self.axes.model]
+        for m in models:
+            if isinstance(m, SparsityModel) or (isinstance(m, InlineModel) and m.architecture is None):
+                raise ValueError(
+                    f"axes.model: physics calibrated charges a time per decoder layer, so it needs each "
+                    f"model's layers (a catalog name, 'architecture' or 'hf_config'); found {m.name!r} "
+                    "given by counts (use physics extended for the bound of a family)")
+        return self
+
     def layout_kind(self) -> str:
         return self.layout or ("one-chip" if self.physics == "seeds" else "auto")
 

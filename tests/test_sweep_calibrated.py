@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from rooflax.core import parallel, predict
 from rooflax.core import roofline as rl
-from rooflax.core.specs import Workload
+from rooflax.core.specs import Hardware, Workload
 from rooflax.results.cli import app
 from rooflax.sweeps import calibration, catalogs
 from rooflax.sweeps import efficiency as eff
@@ -151,3 +151,41 @@ def test_query_predicted_with_the_checkpoints_own_weights():
     eng = calibration.engine_for("mxfp4", dequant=1.0, prefill_skip=calibration.prefill_skip_of(arch))
     want = predict.step_time(hw, model, Workload(batch=np.array([1.0, 64.0]), context=2048.0), eng)
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-9)
+
+
+def test_hypothetical_hardware_calibrated(tmp_path):
+    """A chip given by its numbers (bw axis, C/BW, capacity) under physics calibrated: each point is
+    core.predict by hand with the shipped calibration's shared Engine (formats native: no
+    dequantization), layout ep, a free link (none given) — and the per-layer time is there:
+    the prediction exceeds the bound by more than 61 layers × t_layer at batch 1."""
+    cfg = {"name": "hyp", "physics": "calibrated", "dtype": "float64", "store": str(tmp_path / "h.zarr"),
+           "axes": {"hardware": {"bw": ["4.8 TB/s", "8 TB/s"], "c_over_bw": [206.1], "capacity": "141 GB",
+                                 "price_per_hour": "4 $/h", "chips": 8},
+                    "model": ["deepseek-v3"], "batch": [1, 64], "context": [8192], "precision": "fp8"},
+           "outputs": {"values": ["t_step", "t_memory"]}}
+    (tmp_path / "h.yaml").write_text(yaml.safe_dump(cfg))
+    r = CliRunner().invoke(app, ["sweep", str(tmp_path / "h.yaml"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    cube = xr.open_zarr(tmp_path / "h.zarr")
+    model = parallel.extended_model(catalogs.architecture("deepseek-v3"), weights="fp8", kv="bf16")
+    eng = calibration.engine_for("fp8")
+    wl = Workload(batch=np.array([1.0, 64.0]), context=8192.0)
+    for bw in (4.8e12, 8e12):
+        hw = parallel.layout(Hardware(bw=bw, c_over_bw=206.1, capacity=141e9, price=4.0 / 3600.0,
+                                      chips=8.0), "ep")
+        got = cube.t_step.sel(bw=bw, c_over_bw=206.1).squeeze().values
+        np.testing.assert_allclose(got, np.asarray(predict.step_time(hw, model, wl, eng)), rtol=1e-12)
+        bound = cube.t_memory.sel(bw=bw, c_over_bw=206.1).squeeze().values
+        assert got[0] - bound[0] > 61 * calibration.load().values["t_layer"]
+
+
+def test_calibrated_refuses_a_model_given_by_counts(tmp_path):
+    """A family by counts has no layers: its prediction would drop the time per layer — exit 2."""
+    cfg = {"name": "fam", "physics": "calibrated", "store": str(tmp_path / "f.zarr"),
+           "axes": {"hardware": ["h200"], "model": {"sparsity": 18, "n_total": 671e9,
+                                                    "kv_bytes_per_token": "70272 B"},
+                    "batch": [1], "context": [1024], "chips": 8, "precision": "fp8"}}
+    (tmp_path / "f.yaml").write_text(yaml.safe_dump(cfg))
+    r = CliRunner().invoke(app, ["sweep", str(tmp_path / "f.yaml"), "--quiet"])
+    assert r.exit_code == 2 and "time per decoder layer" in r.output
+    assert not (tmp_path / "f.zarr").exists()

@@ -62,7 +62,13 @@ def load(paths: list[Path]):
                     good.append(item)
                 except catalogs.UnknownNameError as exc:
                     skipped.append({"row_id": item.row_id, "reason": str(exc).split(";")[0]})
-    return (C.rows(good) if good else None), skipped
+    if not good:
+        return None, skipped
+    r = C.rows(good)
+    unfit = C.unfit(r)
+    skipped += [{"row_id": r.items[i].row_id, "reason": reason} for i, reason in unfit.items()]
+    keep = np.asarray([i not in unfit for i in range(len(r.items))])
+    return (C.subset(r, keep) if keep.any() else None), skipped
 
 
 def bucket(batch: float) -> str:

@@ -227,6 +227,17 @@ def bound_s(r: Rows) -> jax.Array:
     return rl.latency(r.hw, r.model, r.wl)
 
 
+def unfit(r: Rows) -> dict[int, str]:
+    """Rows whose weights do not fit the replica's HBM (catalog capacity): index → the reason
+    (the table's layout or the chip's memory is not what it says; no step to predict)."""
+    store = np.asarray(rl.weight_store_bytes(r.hw, r.model))
+    cap = np.asarray(r.hw.replica_capacity)
+    return {int(i): f"weights: {store[i] / 1e9:.0f} GB stored exceed the replica's "
+            f"{cap[i] / 1e9:.0f} GB of HBM ({r.items[i].chips} × {r.items[i].hardware}, catalog): "
+            "the row's layout or chip memory is not what the table states"
+            for i in np.flatnonzero(store > cap)}
+
+
 def running_batch(r: Rows) -> np.ndarray:
     """Sequences the KV capacity lets run per step (≤ the stated batch)."""
     eng = predict.Engine(kv_capacity_fraction=KV_CAPACITY_FRACTION)

@@ -67,6 +67,22 @@ def test_any_structured_file(tmp_path):
     assert set(why) == {"unknown", "prose"} and "Z9000" in why["unknown"] and "no batch" in why["prose"]
 
 
+def test_weights_beyond_the_replicas_memory_are_skipped(tmp_path):
+    """DeepSeek-V3 at fp8 (671 GB of weights by the catalog's count) on 8 A100 80GB (640 GB):
+    the row cannot have run as stated — skipped, naming both sizes, not predicted at batch 1."""
+    run = {"hardware": "a100_sxm", "model": "deepseek-ai/DeepSeek-V3", "weights": "fp8",
+           "experts": "fp8", "isl": 1024, "osl": 1024, "batch": 8, "moe_ep": 8, "value": 20.0}
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump({"measurements": [
+        {**run, "row_id": "eight", "chips": 8, "tp": 8},
+        {**run, "row_id": "sixteen", "chips": 16, "tp": 16, "moe_ep": 16}]}))
+    out = silicon.validate([path])
+    assert [r["row_id"] for r in out["rows"]] == ["sixteen"]
+    (skip,) = out["skipped"]
+    assert skip["row_id"] == "eight"
+    assert "671 GB stored exceed the replica's 640 GB of HBM (8 × a100_sxm" in skip["reason"]
+
+
 def test_one_configuration_measured_twice_apart(tmp_path):
     """Rows equal in every input but source, version and value are one configuration measured
     twice: 7 and 10 ms (1.43× apart > 1.15/0.85) cannot both be within 15% of one prediction and

@@ -72,6 +72,7 @@ def model_extension(arch: Architecture) -> dict[str, float]:
     return {
         "attn_flops_per_ctx_token": glob,
         "attn_flops_per_ctx_token_local": local if has_local else 0.0,
+        "attn_flops_prefill_per_ctx_token": prefill_attn_flops(arch) if arch.is_mla else 0.0,
         "expert_fraction": arch.routed_expert_params_total() / arch.n_total(),
         "expert_activation": (arch.experts_per_token / arch.num_experts) if arch.is_moe else 1.0,
         "kv_heads": 1.0 if arch.is_mla else float(arch.num_kv_heads),
@@ -96,6 +97,7 @@ def extended_model(arch: Architecture, weights: str = "bf16", kv: str = "bf16", 
     if not attention:
         ext["attn_flops_per_ctx_token"] = 0.0
         ext["attn_flops_per_ctx_token_local"] = 0.0
+        ext["attn_flops_prefill_per_ctx_token"] = 0.0
     ext.update(leaves)
     return base.replace(**ext)
 

@@ -11,9 +11,10 @@ leaves ``prefill_batch`` = Bp, ``prompt`` = P; T = Bp·P tokens)::
 
 ``S(P) = ∫₀ᴾ L_eff(x) dx`` is the causal attention's cached tokens summed over the prompt
 (P²/2 dense; with a window W: W·P − W²/2; √L sparse: ∫ c√x). ``a`` is the attention
-FLOPs per query per cached token: the Model leaf ``attn_flops_per_ctx_token`` unless
-``attn_flops`` is given (MLA prefill runs un-absorbed, ≈5.0 MFLOP for DeepSeek-V3 instead of
-the 17.0 MFLOP of absorbed decode — see :func:`rooflax.core.parallel.mla_prefill_attn_flops`).
+FLOPs per query per cached token: the Model leaf ``attn_flops_prefill_per_ctx_token`` where set
+(MLA prefill runs un-absorbed, ≈5.0 MFLOP for DeepSeek-V3 instead of the 17.0 MFLOP of absorbed
+decode — :func:`rooflax.core.parallel.prefill_attn_flops`), else ``attn_flops_per_ctx_token``,
+unless ``attn_flops`` is given.
 
 Every function takes the ``(hw, model, wl)`` pytrees of the decode step and broadcasts.
 """
@@ -75,11 +76,24 @@ def _as_prefill(wl: Workload) -> Workload:
     return wl.replace(batch=_prefill_tokens(wl), spec_k=jnp.zeros_like(jnp.asarray(wl.spec_k)))
 
 
+def prefill_attn_per_ctx_token(model: Model) -> jax.Array:
+    """a: prefill attention FLOPs per query per cached token of the global layers — the Model's
+    prefill value where it has one (MLA, un-absorbed), else decode's."""
+    a_pre = jnp.asarray(model.attn_flops_prefill_per_ctx_token)
+    return jnp.where(a_pre > 0, a_pre, model.attn_flops_per_ctx_token)
+
+
+def prompt_attn_flops(model: Model, prompt: ArrayLike, attn_flops: ArrayLike | None = None) -> jax.Array:
+    """Attention FLOPs of one causal prompt: a·S(P) + a_local·S_local(P) (``attn_flops``: a
+    given a, else :func:`prefill_attn_per_ctx_token`)."""
+    a = prefill_attn_per_ctx_token(model) if attn_flops is None else attn_flops
+    return (a * summed_context(model, prompt)
+            + model.attn_flops_per_ctx_token_local * summed_local_context(model, prompt))
+
+
 def prefill_flops(model: Model, wl: Workload, attn_flops: ArrayLike | None = None) -> jax.Array:
     """FLOPs of one prefill step: Bp·(P·2·N_active + a·S(P) + a_local·S_local(P))."""
-    a = model.attn_flops_per_ctx_token if attn_flops is None else attn_flops
-    attn = a * summed_context(model, wl.prompt)
-    attn = attn + model.attn_flops_per_ctx_token_local * summed_local_context(model, wl.prompt)
+    attn = prompt_attn_flops(model, wl.prompt, attn_flops)
     return wl.prefill_batch * (wl.prompt * 2.0 * model.n_active + attn)
 
 

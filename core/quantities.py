@@ -238,6 +238,8 @@ _KNOB_ROWS = (
     Knob("local_window", _M, "tokens", "window of the local layers"),
     Knob("state_bytes_per_seq", _M, "B", "linear-attention state bytes per sequence"),
     Knob("attn_flops_per_ctx_token_local", _M, "FLOP/token", "local-layer attention FLOPs per cached token"),
+    Knob("attn_flops_prefill_per_ctx_token", _M, "FLOP/token",
+         "prefill attention FLOPs per cached token (0: decode's)"),
     Knob("expert_fraction", _M, "1", "fraction of N_total in routed experts"),
     Knob("expert_activation", _M, "1", "chance a token touches a given routed expert"),
     Knob("kv_heads", _M, "heads", "KV heads"),

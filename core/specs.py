@@ -271,6 +271,10 @@ class Model(_Leaves):
     attn_flops_per_ctx_token_local: ArrayLike = 0.0
     """The same for the second stream, over min(L, W_local): the sliding-window layers of a
     hybrid model, or a sparse-attention indexer's scoring (2·heads·head_dim per layer)."""
+    attn_flops_prefill_per_ctx_token: ArrayLike = 0.0
+    """Prefill attention FLOPs per query per cached token of the global layers where they differ
+    from decode's: MLA prefill runs un-absorbed, 2·layers·heads·(nope + rope + v) — DeepSeek-V3
+    4 997 120 against decode's 16 990 208. 0: decode's ``attn_flops_per_ctx_token``."""
     expert_fraction: ArrayLike = 0.0
     """Fraction of N_total that is routed experts (0: treat all weights as dense/replicated alike)."""
     expert_activation: ArrayLike = 1.0

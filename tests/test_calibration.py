@@ -102,6 +102,28 @@ def test_fixed_time_and_prefill_closed_forms():
                                            rel=1e-9)
 
 
+def test_interleaved_prompts_attend_as_the_prompt_formula_with_decode_flops():
+    """One formula for a prompt's attention (core.prefill.prompt_attn_flops): the interleaved
+    prompts of DeepSeek-V3.2 at P = 32k read min(x, 2048) MLA tokens per query (top-k) and the
+    indexer all x: (B/osl)·(P·N_active + (a·S(P) + a_idx·P²/2)/2) MACs, a at decode's (absorbed)
+    value; TTFT's prefill uses the un-absorbed MLA value the Model carries."""
+    from rooflax.core import prefill
+
+    model = catalogs.model("deepseek-v3.2", weights="fp8", extended=True)
+    P, B, osl = 32768.0, 64.0, 2048.0
+    wl = rc.Workload(batch=B, context=P, prompt=P)
+    s_capped = 2048.0 ** 2 / 2 + 2048.0 * (P - 2048.0)
+    attn = 61 * 128 * 2176 * s_capped + 61 * 2 * 64 * 128 * P * P / 2
+    want = B / osl * (P * float(model.n_active) + attn / 2)
+    got = float(predict.prefill_macs(model, wl, predict.Engine(osl=osl)))
+    assert got == pytest.approx(want, rel=1e-12)
+    pre = float(parallel.prefill_attn_flops(catalogs.architecture("deepseek-v3.2")))
+    assert pre == 61 * 128 * (2 * (128 + 64) + 2 * 128)
+    ttft = float(prefill.prefill_flops(model, wl.replace(prefill_batch=1.0)))
+    assert ttft == pytest.approx(2 * P * float(model.n_active) + pre * s_capped
+                                 + 61 * 2 * 64 * 128 * P * P / 2, rel=1e-12)
+
+
 def test_dequantized_weights_add_time_per_layer():
     """Weights in a format the chip cannot multiply (weight-only quantization) add t_dequant_layer
     per decoder layer: 61 layers of DeepSeek-V3; nothing where every format is native."""

@@ -179,12 +179,12 @@ def trees(dep: Deployment, *, peak: bool) -> tuple[Any, Any, dict[str, Any]]:
             "link": "scale-up" if dep.chips <= eff.scaleup_domain(hw_key)
             else f"scale-out ({eff.SCALE_OUT_BW / 1e9:g} GB/s per GPU)",
             "price": pr, "power_kw": power_kw, "power_source": power_src,
-            "prefill_attn_flops": parallel.prefill_attn_flops(arch), "modified": bool(dep.hw_custom)}
+            "modified": bool(dep.hw_custom)}
     return hw, model, info
 
 
 # -- one side (bound or prediction) -------------------------------------------------------------
-def numbers(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, prefill_attn: Any, power_w: Any,
+def numbers(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, power_w: Any,
             eng: Any = None) -> dict:
     """Every number of one side, as arrays (broadcasting; SI units). Decode at context isl+osl/2,
     KV stored at isl+osl, one prefill step of one isl-token prompt. Pure core calls (jit-able).
@@ -199,8 +199,8 @@ def numbers(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, prefill_attn: A
     kv_seq = rl.kv_store_bytes(model, full) * rl.kv_replicas(hw, model)
     weights = rl.weight_store_bytes(hw, model) / hw.chips
     kv = batch * kv_seq / hw.chips
-    side = _bound(hw, model, batch, isl, osl, prefill_attn, power_w) if eng is None else \
-        predicted(hw, model, batch, isl, osl, prefill_attn, power_w, eng)
+    side = _bound(hw, model, batch, isl, osl, power_w) if eng is None else \
+        predicted(hw, model, batch, isl, osl, power_w, eng)
     return {**side, "weights_b": weights, "kv_b": kv, "headroom_b": hw.capacity - weights - kv,
             "kv_per_sequence_b": kv_seq, "b_max": opt.b_max(hw, model, full)}
 
@@ -213,8 +213,9 @@ def _per_step(step: Any, tau: Any, running: Any, hw: Any, power_w: Any) -> dict:
             "energy_per_output_token_j": power_w * hw.chips / per_replica}
 
 
-def _bound(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, prefill_attn: Any, power_w: Any) -> dict:
-    """The bound: the seeds' roofline (every efficiency 1), prefill one isl-token prompt."""
+def _bound(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, power_w: Any) -> dict:
+    """The bound: the seeds' roofline (every efficiency 1), prefill one isl-token prompt (its
+    attention at the Model's prefill FLOPs per cached token: MLA un-absorbed)."""
     import jax.numpy as jnp
 
     from rooflax import core as rc
@@ -224,12 +225,12 @@ def _bound(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, prefill_attn: An
     wl = rc.Workload(batch=batch, context=isl + osl / 2.0)
     pwl = rc.Workload(prompt=isl, prefill_batch=jnp.ones_like(isl), context=isl)
     return {
-        "ttft_s": pf.ttft(hw, model, pwl, prefill_attn), "tpot_s": rl.latency(hw, model, wl),
+        "ttft_s": pf.ttft(hw, model, pwl), "tpot_s": rl.latency(hw, model, wl),
         "tok_s_per_user": rl.tokens_per_second_per_user(hw, model, wl),
         "tok_s_per_replica": rl.throughput(hw, model, wl),
         "tok_s_per_gpu": rl.throughput(hw, model, wl) / hw.chips,
         "usd_per_m_output": rl.cost_per_mtok(hw, model, wl),
-        "usd_per_m_input": pf.cost_per_minput(hw, model, pwl, prefill_attn),
+        "usd_per_m_input": pf.cost_per_minput(hw, model, pwl),
         "energy_per_output_token_j": rl.energy_per_token(hw, model, wl, power_w),
         "t_compute_s": rl.t_compute(hw, model, wl), "t_memory_s": rl.t_memory(hw, model, wl),
         "t_comm_s": rl.t_comm(hw, model, wl), "t_fixed_s": jnp.zeros_like(rl.t_step(hw, model, wl)),
@@ -238,8 +239,7 @@ def _bound(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, prefill_attn: An
     }
 
 
-def predicted(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, prefill_attn: Any, power_w: Any,
-              eng: Any) -> dict:
+def predicted(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, power_w: Any, eng: Any) -> dict:
     """The prediction: :func:`rooflax.core.predict.step_time` with the calibrated ``eng``.
 
     Decode (TPOT, tok/s, $/M output, J/token) is what the calibration was fitted on (measured
@@ -261,7 +261,7 @@ def predicted(hw: Any, model: Any, batch: Any, isl: Any, osl: Any, prefill_attn:
     pre = prefill_hardware(hw, eng)
     dec = hw.replace(bw=hw.bw * eng.weight_bw_eff, c_over_bw=hw.c_over_bw * eng.gemm_eff / eng.weight_bw_eff)
     pwl = rc.Workload(prompt=isl, prefill_batch=jnp.ones_like(isl), context=isl)
-    t_pre = pf.t_prefill(pre, model, pwl, prefill_attn) + fixed
+    t_pre = pf.t_prefill(pre, model, pwl) + fixed
     dwl = wl.replace(batch=running)
     return {**_per_step(step, tau, running, hw, power_w), "ttft_s": t_pre,
             "usd_per_m_input": 1e6 * t_pre * hw.replica_price / isl,
@@ -300,7 +300,7 @@ def _side(hw: Any, model: Any, dep: Deployment, info: dict[str, Any], eng: Any =
     from . import programs
 
     raw = programs.evaluate("estimate.numbers", numbers, hw, model, float(dep.concurrency), float(dep.isl),
-                             float(dep.osl), info["prefill_attn_flops"], info["power_kw"] * 1e3, eng)
+                             float(dep.osl), info["power_kw"] * 1e3, eng)
     out: dict[str, Any] = {k: float(v) for k, v in raw.items()}
     from rooflax.core import roofline as rl
 
@@ -384,7 +384,7 @@ def prefill_deployment(dep: Deployment) -> Deployment:
         hw_custom=dep.hw_custom if same else None, prefill=None)
 
 
-def pair_numbers(hw_p: Any, m_p: Any, hw_d: Any, m_d: Any, dep: Deployment, attn: float,
+def pair_numbers(hw_p: Any, m_p: Any, hw_d: Any, m_d: Any, dep: Deployment,
                  eng_p: Any = None, eng_d: Any = None) -> dict[str, float]:
     """P:D balance, $/request and TTFT of a prefill/decode pair, Python floats: the bound
     (core.disagg on the roofline) or, given the pools' calibrated Engines, the prediction (the
@@ -400,11 +400,11 @@ def pair_numbers(hw_p: Any, m_p: Any, hw_d: Any, m_d: Any, dep: Deployment, attn
     wl_p = rc.Workload(prompt=float(dep.isl), prefill_batch=float(bp), context=float(dep.isl))
     wl_d = rc.Workload(batch=float(dep.concurrency), context=dep.isl + dep.osl / 2.0, prompt=float(dep.isl))
     if eng_d is None:
-        t_pre, tpot = float(pf.t_prefill(hw_p, m_p, wl_p, attn)), float(rl.latency(hw_d, m_d, wl_d))
-        r_p = float(disagg.prefill_requests_per_second(hw_p, m_p, wl_p, attn))
+        t_pre, tpot = float(pf.t_prefill(hw_p, m_p, wl_p)), float(rl.latency(hw_d, m_d, wl_d))
+        r_p = float(disagg.prefill_requests_per_second(hw_p, m_p, wl_p))
         r_d = float(disagg.decode_requests_per_second(hw_d, m_d, wl_d, dep.osl))
     else:
-        t_pre = float(pf.t_prefill(prefill_hardware(hw_p, eng_p), m_p, wl_p, attn) + pr.fixed_time(m_p, eng_p))
+        t_pre = float(pf.t_prefill(prefill_hardware(hw_p, eng_p), m_p, wl_p) + pr.fixed_time(m_p, eng_p))
         step = float(pr.step_time(hw_d, m_d, wl_d, eng_d))
         tpot = step / float(rl.tokens_per_step(wl_d))
         r_p = bp / t_pre
@@ -431,8 +431,8 @@ def disaggregated(dep: Deployment) -> dict[str, Any]:
     out: dict[str, Any] = {}
     hw_p, m_p, info_p = trees(pdep, peak=True)
     hw_d, m_d, _ = trees(dataclasses.replace(dep, prefill=None), peak=True)
-    out["bound"] = pair_numbers(hw_p, m_p, hw_d, m_d, dep, info_p["prefill_attn_flops"])
-    out["prediction"] = pair_numbers(hw_p, m_p, hw_d, m_d, dep, info_p["prefill_attn_flops"],
+    out["bound"] = pair_numbers(hw_p, m_p, hw_d, m_d, dep)
+    out["prediction"] = pair_numbers(hw_p, m_p, hw_d, m_d, dep,
                                      engine(dataclasses.replace(pdep, prefill=PrefillPool())), engine(dep))
     pr = info_p["price"]
     out["prefill"] = {"hardware": info_p["hardware"], "chips": pdep.chips, "layout": info_p["layout"],

@@ -85,21 +85,18 @@ def deployments(hardware: str, model: str, base: E.Deployment) -> list[E.Deploym
     return out
 
 
-def stacked(deps: list[E.Deployment]) -> tuple[Any, Any, np.ndarray, np.ndarray]:
-    """(Hardware at datasheet peaks, Model) with leaves of shape (D, 1), prefill attention FLOPs
-    (D, 1), power (D, 1)."""
+def stacked(deps: list[E.Deployment]) -> tuple[Any, Any, np.ndarray]:
+    """(Hardware at datasheet peaks, Model) with leaves of shape (D, 1), power (D, 1)."""
     from rooflax.core.specs import stack
 
-    hws, models, attn, power = [], [], [], []
+    hws, models, power = [], [], []
     for d in deps:
         hw, m, info = E.trees(d, peak=True)
         hws.append(hw)
         models.append(m)
-        attn.append(info["prefill_attn_flops"])
         power.append(info["power_kw"] * 1e3)
     col = (len(deps), 1)
-    return (stack(hws, axis=0, ndim=2), stack(models, axis=0, ndim=2),
-            np.reshape(attn, col), np.reshape(power, col))
+    return stack(hws, axis=0, ndim=2), stack(models, axis=0, ndim=2), np.reshape(power, col)
 
 
 def evaluate(deps: list[E.Deployment], *, peak: bool = False,
@@ -112,11 +109,11 @@ def evaluate(deps: list[E.Deployment], *, peak: bool = False,
 
     pad = -len(deps) % PAD  # the same shapes on every hardware: one compilation
     padded = deps + deps[-1:] * pad
-    hw, model, attn, power = stacked(padded)
+    hw, model, power = stacked(padded)
     eng = None if peak else stack([E.engine(d) for d in padded], axis=0, ndim=2)
     b = jnp.asarray(batches, dtype=float)[None, :]
     base = deps[0]
-    raw = E._jitted()(hw, model, b, float(base.isl), float(base.osl), attn, power, eng)
+    raw = E._jitted()(hw, model, b, float(base.isl), float(base.osl), power, eng)
     shape = (len(deps) + pad, len(batches))
     return {k: np.broadcast_to(np.asarray(v), shape)[:len(deps)] for k, v in raw.items()}
 

@@ -158,9 +158,19 @@ def _alias_table(data: dict[str, dict[str, Any]]) -> dict[str, str]:
     return table
 
 
+def _by_last_component(table: dict[str, str], name: str) -> str | None:
+    """The one key whose names end in ``name``'s last path component (a local checkpoint path or
+    another organization's copy: ``/models/Llama-3.1-70B`` → ``meta-llama/Llama-3.1-70B``), else None."""
+    last = spelling(name).rstrip("/").rsplit("/", 1)[-1]
+    keys = {key for alias, key in table.items() if alias.rsplit("/", 1)[-1] == last}
+    return keys.pop() if len(keys) == 1 else None
+
+
 def _resolve(kind: str, name: str) -> str:
     table = _aliases(kind)
     key = table.get(spelling(name))
+    if key is None and kind == "model" and "/" in str(name):
+        key = _by_last_component(table, name)
     if key is not None:
         return key
     from .inputs import found, suggest

@@ -262,3 +262,18 @@ def test_aiconfigurator_default_models_resolve(name, key):
     """HuggingFace ids of aiconfigurator's default models (sdk/common.py DefaultHFModels) whose
     architecture the catalog holds resolve to it."""
     assert catalogs.resolve_model(name) == key
+
+
+@pytest.mark.parametrize(("name", "key"), [
+    ("/raid/models/Llama-3.1-70B-Instruct-FP8", "llama-3.1-70b"), ("RedHatAI/Llama-3.1-8B-Instruct", "llama-3.1-8b"),
+    ("/ckpt/DeepSeek-R1/", "deepseek-v3"), ("someorg/gpt-oss-120b", "gpt-oss-120b"),
+])
+def test_a_model_path_resolves_by_its_last_component(name, key):
+    """A local checkpoint path or another organization's copy resolves by its last component
+    when exactly one catalog model has an alias ending in it."""
+    assert catalogs.resolve_model(name) == key
+
+
+def test_a_model_path_with_an_unknown_last_component_is_unknown():
+    with pytest.raises(catalogs.UnknownNameError, match="org/Unknown-1B"):
+        catalogs.resolve_model("org/Unknown-1B")

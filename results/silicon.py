@@ -282,6 +282,9 @@ def register(app) -> None:
 
         for n in C.NAMES:
             unit = C.PARAMETERS[n][0]
+            if cal.values[n] < 1e-6 * C.PARAMETERS[n][1]:  # the log-parametrized fit ran to zero
+                typer.echo(f"{n:<18} ≈ 0 {unit} (fitted to zero: the data hold no such time; no σ)")
+                continue
             typer.echo(f"{n:<18} {cal.values[n]:.4g} ± {cal.sigmas[n]:.2g} {unit}")
         for engine, own in cal.per_engine.items():
             typer.echo(f"{engine}: " + ", ".join(f"{n} {own.values[n]:.4g} ± {own.sigmas[n]:.2g} "

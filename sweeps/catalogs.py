@@ -311,7 +311,7 @@ def peak_flops(name: str, precision: str = "bf16") -> float:
     nvfp4 at fp4); ValueError if the chip lacks it."""
     entry = hardware_entry(name)
     peaks = entry["peak_tflops_dense"]
-    tflops = peaks.get(peak_name(precision.lower()))
+    tflops = peaks.get(peak_name(precision))
     if tflops is None:
         have = ", ".join(p for p, v in peaks.items() if v is not None)
         raise ValueError(

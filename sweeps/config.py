@@ -112,9 +112,10 @@ LinkBandwidth = Annotated[float, _q("bandwidth", allow_inf=True),
                           Field(json_schema_extra={"examples": ["900 GB/s"]})]
 Latency = Annotated[float, _q("time", allow_zero=True), Field(json_schema_extra={"examples": ["5 us"]})]
 def _precision(v: Any) -> str:
-    """A precision name or alias (``bfloat16``) → its name (:func:`~rooflax.core.specs.precision_name`)."""
+    """A precision name or alias (``bfloat16``) → its name (:func:`~rooflax.core.specs.precision_name`);
+    anything else fails as a choice among the precisions (with "did you mean")."""
     try:
-        return precision_name(v) if isinstance(v, str) else _choice("precisions", PRECISIONS)(v)
+        return precision_name(v)
     except ValueError:
         return _choice("precisions", PRECISIONS)(v)
 

@@ -32,7 +32,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -137,7 +136,7 @@ class Measurement(BaseModel):
     weights: str = Field("bf16", description="precision of attention/dense weights")
     experts: str = Field("bf16", description="precision of routed-expert weights")
     kv: str = Field("bf16", description="KV-cache precision")
-    compute: str = Field("", description="GEMM precision (not stated: the dense weights')")
+    compute: str = Field("bf16", description="GEMM precision (not stated: the dense weights')")
     isl: float = Field(gt=0, description="input sequence length, tokens")
     osl: float = Field(gt=0, description="output sequence length, tokens")
     concurrency: float | None = Field(None, description="requests in flight in the whole run")
@@ -159,17 +158,16 @@ class Measurement(BaseModel):
         with equal inputs are the same configuration measured twice."""
         return tuple(v for k, v in self.model_dump().items() if k not in self.NOT_INPUTS)
 
-    @model_validator(mode="after")
-    def _compute_defaults_to_weights(self) -> Measurement:
-        if not self.compute:
-            self.compute = self.weights
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _compute_defaults_to_weights(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("compute"):
+            data = {**data, "compute": data.get("weights", "bf16")}
+        return data
 
     @field_validator("weights", "experts", "kv", "compute")
     @classmethod
-    def _known_precision(cls, value: str, info: ValidationInfo) -> str:
-        if info.field_name == "compute" and value == "":
-            return value
+    def _known_precision(cls, value: str) -> str:
         from rooflax.core.specs import PRECISION_BYTES, precision_name
 
         try:
